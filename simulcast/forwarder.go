@@ -1,0 +1,349 @@
+package simulcast
+
+import (
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Verdict says what Accept did with a packet. Drops are typed so the caller
+// can count them by reason (index an array with it).
+type Verdict uint8
+
+// Verdicts.
+const (
+	Forward          Verdict = iota // send Output
+	DropNotTarget                   // another layer than the one forwarded
+	DropPaused                      // the track is paused
+	DropWaitKeyframe                // target layer, but its keyframe has not started yet
+	DropTooOld                      // late beyond the history, or before the current switch
+	DropDuplicate                   // that output slot was already sent
+	DropInvalid                     // unparseable VP8 payload, or dst too small
+	NumVerdicts
+)
+
+var verdictNames = [NumVerdicts]string{"forward", "not_target", "paused", "wait_keyframe", "too_old", "duplicate", "invalid"}
+
+func (v Verdict) String() string {
+	if v < NumVerdicts {
+		return verdictNames[v]
+	}
+	return "unknown"
+}
+
+// Output is the rewritten packet: the caller sends Payload with these header
+// fields, its own SSRC and payload type, and the input's header extensions.
+type Output struct {
+	SequenceNumber uint16
+	Timestamp      uint32
+	Marker         bool
+	// Payload is the input payload when no rewrite was needed, else a
+	// prefix of dst. Either way it is only valid until the next call.
+	Payload []byte
+
+	// Switched is set on the first packet of a new layer (From = -1 on the
+	// first packet ever and on resume); SwitchDelay is the time since the
+	// SetTarget that asked for it.
+	Switched    bool
+	From, To    int
+	SwitchDelay time.Duration
+}
+
+// Forwarder rewrites the packets of one DownTrack: it picks the packets of
+// the layer being forwarded, switches layers at keyframes, and makes the
+// result look like one continuous stream (sequence numbers, timestamps and
+// VP8 picture IDs). It belongs to the goroutine that forwards the track's
+// packets; it has no locks and Accept does not allocate.
+type Forwarder struct {
+	cfg       Config
+	clockRate uint32
+	video     bool
+
+	current, target int
+	targetAt        time.Time
+	pausing         bool // pause at the end of the frame in flight
+
+	started  bool   // something was forwarded
+	highOut  uint64 // extended output seq of the newest packet sent
+	lastTS   uint32 // newest output timestamp ...
+	lastTSAt time.Time
+	lastMark bool // ... and whether the newest packet ended its frame
+	lastPID  uint16
+	hasPID   bool
+	lastTL0  uint8
+	hasTL0   bool
+
+	kfAt    time.Time
+	kfAsked bool // a keyframe was requested for the current target
+
+	hist history
+}
+
+// NewForwarder returns a paused Forwarder. clockRate is the codec's RTP
+// clock (90000 for video). video means VP8: switches wait for keyframes and
+// picture IDs are rewritten. An audio Forwarder has the single layer 0 and
+// forwards from the first packet.
+func NewForwarder(cfg Config, clockRate uint32, video bool) *Forwarder {
+	f := &Forwarder{cfg: cfg, clockRate: clockRate, video: video, current: LayerPaused, target: LayerPaused}
+	if !video {
+		f.target = 0
+	}
+	return f
+}
+
+// CurrentLayer is the layer being forwarded, -1 when paused.
+func (f *Forwarder) CurrentLayer() int { return f.current }
+
+// TargetLayer is the layer the Forwarder is switching to (or forwarding).
+func (f *Forwarder) TargetLayer() int { return f.target }
+
+// SetTarget asks for layer (-1 pauses). The current layer keeps flowing until
+// the target's next keyframe starts; a pause takes effect at the end of the
+// frame in flight.
+func (f *Forwarder) SetTarget(layer int, now time.Time) {
+	layer = clampCap(layer)
+	if !f.video && layer > 0 {
+		layer = 0
+	}
+	if layer == f.target {
+		return
+	}
+	f.target, f.targetAt, f.kfAsked = layer, now, false
+	f.pausing = false
+	if layer == LayerPaused && f.current >= 0 {
+		if f.lastMark || !f.started {
+			f.current = LayerPaused
+		} else {
+			f.pausing = true
+		}
+	}
+}
+
+// KeyframeRequest returns the layer to send a PLI for while a switch waits
+// for its keyframe: at once (unless another request went out less than
+// KeyframeThrottle ago), then every KeyframeRetry until it arrives.
+func (f *Forwarder) KeyframeRequest(now time.Time) (layer int, ok bool) {
+	if !f.video || f.target < 0 || f.target == f.current {
+		return LayerPaused, false
+	}
+	wait := f.cfg.KeyframeThrottle
+	if f.kfAsked && f.cfg.KeyframeRetry > wait {
+		wait = f.cfg.KeyframeRetry
+	}
+	if !f.kfAt.IsZero() && now.Sub(f.kfAt) < wait {
+		return LayerPaused, false
+	}
+	f.kfAt, f.kfAsked = now, true
+	return f.target, true
+}
+
+// Accept decides about one incoming packet of layer. hdr and payload are
+// only read (other DownTracks share them); a rewritten payload goes into
+// dst, which should hold 1500 bytes.
+func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.Time, dst []byte) (out Output, v Verdict) {
+	var d VP8Descriptor
+	if f.video && d.Unmarshal(payload) != nil {
+		return out, DropInvalid
+	}
+	if layer == f.target && f.target != f.current && f.target >= 0 {
+		if f.video && !d.Keyframe {
+			if f.current < 0 {
+				return out, DropWaitKeyframe
+			}
+		} else {
+			out.Switched, out.From, out.To, out.SwitchDelay = true, f.current, layer, now.Sub(f.targetAt)
+			f.open(layer, hdr, &d, now)
+		}
+	}
+	if f.current < 0 {
+		if layer == f.target {
+			return Output{}, DropWaitKeyframe
+		}
+		if f.target >= 0 {
+			return Output{}, DropNotTarget
+		}
+		return Output{}, DropPaused
+	}
+	if layer != f.current {
+		if layer == f.target {
+			return Output{}, DropWaitKeyframe
+		}
+		return Output{}, DropNotTarget
+	}
+
+	g := f.hist.current()
+	diff := int16(hdr.SequenceNumber - g.highIn)
+	newest := diff > 0 || out.Switched
+	if !out.Switched {
+		if f.pausing && diff > 0 && (f.lastMark || hdr.Timestamp != g.highInTS) {
+			f.pausing, f.current = false, LayerPaused
+			return Output{}, DropPaused
+		}
+		if diff <= 0 && (int16(hdr.SequenceNumber-g.startIn) < 0 || -int(diff) >= historySize) {
+			return Output{}, DropTooOld
+		}
+	}
+	ext := uint64(int64(g.highOut) + int64(diff))
+	if !newest && f.hist.wasSent(ext) {
+		return Output{}, DropDuplicate
+	}
+
+	out.SequenceNumber = hdr.SequenceNumber + g.seqOff
+	out.Timestamp = hdr.Timestamp + g.tsOff
+	out.Marker = hdr.Marker
+	out.Payload = payload
+	var pid uint16
+	var tl0 uint8
+	if f.video {
+		pid, tl0 = f.vp8Out(g, &d)
+		p, ok := rewrite(&d, payload, dst, pid, tl0)
+		if !ok {
+			return Output{}, DropInvalid
+		}
+		out.Payload = p
+	}
+
+	s := f.hist.slot(ext)
+	*s = sent{ext: ext, ts: out.Timestamp, inSeq: hdr.SequenceNumber, pid: pid, tl0: tl0, layer: int8(layer)}
+	if newest {
+		g.highIn, g.highInTS, g.highOut = hdr.SequenceNumber, hdr.Timestamp, ext
+		f.highOut, f.lastMark, f.started = ext, hdr.Marker, true
+		if int32(out.Timestamp-f.lastTS) > 0 || out.Switched {
+			f.lastTS, f.lastTSAt = out.Timestamp, now
+		}
+		if f.video && d.I {
+			g.pidRefIn, g.pidRefOut = d.PictureID, pid
+			f.lastPID, f.hasPID = pid, true
+		}
+		if f.video && d.L {
+			f.lastTL0, f.hasTL0 = tl0, true
+		}
+		if f.pausing && hdr.Marker {
+			f.pausing, f.current = false, LayerPaused
+		}
+	}
+	return out, Forward
+}
+
+// open starts a segment on layer at the keyframe in hdr, continuing the
+// output where the previous segment left off.
+func (f *Forwarder) open(layer int, hdr *rtp.Header, d *VP8Descriptor, now time.Time) {
+	g := f.hist.open()
+	g.layer = int8(layer)
+	g.startIn, g.highIn, g.highInTS = hdr.SequenceNumber, hdr.SequenceNumber, hdr.Timestamp
+	if f.started {
+		g.startOut = f.highOut + 1
+		g.seqOff = uint16(g.startOut) - hdr.SequenceNumber
+		// The decoder sees one clock: advance by the wall time since the
+		// newest frame was sent, and at least one tick so the new
+		// keyframe is never taken for part of the previous frame.
+		step := uint32(1)
+		if el := now.Sub(f.lastTSAt); el > 0 {
+			if el > time.Hour {
+				el = time.Hour
+			}
+			if s := uint32(uint64(el) * uint64(f.clockRate) / uint64(time.Second)); s > step {
+				step = s
+			}
+		}
+		g.tsOff = f.lastTS + step - hdr.Timestamp
+	} else {
+		// First segment: keep the input's numbering so an unswitched
+		// stream needs no payload rewrite. Start high enough that
+		// extended arithmetic never goes below zero.
+		g.startOut = 1<<32 + uint64(hdr.SequenceNumber)
+	}
+	g.highOut = g.startOut - 1 // Accept moves it onto the keyframe
+	g.highIn = hdr.SequenceNumber - 1
+	if d.I {
+		g.pidRefIn, g.pidRefOut = d.PictureID, d.PictureID
+		if f.hasPID {
+			g.pidRefOut = (f.lastPID + 1) & 0x7fff
+		}
+	}
+	if d.L && f.hasTL0 {
+		g.tl0Off = f.lastTL0 + 1 - d.TL0PICIDX
+	}
+	f.current, f.pausing = layer, false
+}
+
+// vp8Out is the picture ID and TL0PICIDX to send for d in segment g.
+func (f *Forwarder) vp8Out(g *segment, d *VP8Descriptor) (uint16, uint8) {
+	var pid uint16
+	if d.I {
+		pid = g.mapPID(d.PictureID, d.PictureID15)
+	}
+	return pid, d.TL0PICIDX + g.tl0Off
+}
+
+// rewrite returns the payload to send: the input itself when the descriptor
+// already says what the output must say, else a rewritten copy in dst.
+func rewrite(d *VP8Descriptor, payload, dst []byte, pid uint16, tl0 uint8) ([]byte, bool) {
+	if (!d.I || (d.PictureID15 && d.PictureID == pid)) && (!d.L || d.TL0PICIDX == tl0) {
+		return payload, true
+	}
+	n, err := RewriteVP8(dst, payload, d, pid, tl0)
+	if err != nil {
+		return nil, false
+	}
+	return dst[:n], true
+}
+
+// Retransmission maps an output sequence number from a NACK to the input
+// packet it was (or, for a gap in the input, would have been) so the caller
+// can fetch it from the packet cache.
+func (f *Forwarder) Retransmission(outSeq uint16) (layer int, inSeq uint16, ok bool) {
+	ext, ok := extend(f.highOut, outSeq)
+	if !ok || !f.started {
+		return LayerPaused, 0, false
+	}
+	if s := f.hist.slot(ext); s.ext == ext {
+		return int(s.layer), s.inSeq, true
+	}
+	g := f.hist.find(ext)
+	if g == nil {
+		return LayerPaused, 0, false
+	}
+	return int(g.layer), outSeq - g.seqOff, true
+}
+
+// RewriteRetransmission rewrites the cached input packet (hdr, payload) for
+// outSeq exactly as it was sent the first time. It reports false when outSeq
+// is unknown or hdr is not the packet Retransmission named.
+func (f *Forwarder) RewriteRetransmission(outSeq uint16, hdr *rtp.Header, payload []byte, dst []byte) (Output, bool) {
+	ext, ok := extend(f.highOut, outSeq)
+	if !ok || !f.started {
+		return Output{}, false
+	}
+	var d VP8Descriptor
+	if f.video && d.Unmarshal(payload) != nil {
+		return Output{}, false
+	}
+	s := f.hist.slot(ext)
+	if s.ext != ext {
+		// A gap: never sent, so its rewrite follows from its segment.
+		// Remember it, so the next NACK for it gets the same bytes even
+		// after the picture ID reference has moved on.
+		g := f.hist.find(ext)
+		if g == nil || hdr.SequenceNumber != outSeq-g.seqOff {
+			return Output{}, false
+		}
+		var pid uint16
+		var tl0 uint8
+		if f.video {
+			pid, tl0 = f.vp8Out(g, &d)
+		}
+		*s = sent{ext: ext, ts: hdr.Timestamp + g.tsOff, inSeq: hdr.SequenceNumber, pid: pid, tl0: tl0, layer: g.layer}
+	} else if s.inSeq != hdr.SequenceNumber {
+		return Output{}, false
+	}
+	out := Output{SequenceNumber: outSeq, Timestamp: s.ts, Marker: hdr.Marker, Payload: payload}
+	if f.video {
+		p, ok := rewrite(&d, payload, dst, s.pid, s.tl0)
+		if !ok {
+			return Output{}, false
+		}
+		out.Payload = p
+	}
+	return out, true
+}

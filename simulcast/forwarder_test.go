@@ -1,0 +1,355 @@
+package simulcast
+
+import (
+	"bytes"
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// stream is one synthetic simulcast layer with its own numbering.
+type stream struct {
+	layer   int
+	seq     uint16
+	ts      uint32
+	pid     uint16
+	tl0     uint8
+	wide    bool
+	pkts    int
+	keyNext bool
+}
+
+type inPkt struct {
+	layer   int
+	hdr     rtp.Header
+	payload []byte
+}
+
+// frame emits one frame of s as packets.
+func (s *stream) frame(rng *rand.Rand) []inPkt {
+	key := s.keyNext || rng.Intn(120) == 0
+	s.keyNext = false
+	s.pid++
+	if !s.wide {
+		s.pid &= 0x7f
+	}
+	s.pid &= 0x7fff
+	s.tl0++
+	s.ts += 3000
+	ps := make([]inPkt, s.pkts)
+	for i := range ps {
+		s.seq++
+		ps[i] = inPkt{
+			layer:   s.layer,
+			hdr:     rtp.Header{SequenceNumber: s.seq, Timestamp: s.ts, Marker: i == s.pkts-1, SSRC: uint32(1000 + s.layer)},
+			payload: vp8Packet(make([]byte, 0, 64), i == 0, key, s.wide, s.pid, s.tl0, 20+rng.Intn(30)),
+		}
+	}
+	return ps
+}
+
+type record struct {
+	layer int
+	in    inPkt
+	out   Output
+}
+
+// TestForwarderProperties drives a Forwarder with random switches, pauses,
+// loss, duplication and reordering over three independent layer streams and
+// checks that the output is one well-formed stream.
+func TestForwarderProperties(t *testing.T) {
+	for seed := int64(1); seed <= 30; seed++ {
+		runForwarderProperty(t, seed, 2000)
+	}
+}
+
+func runForwarderProperty(t *testing.T, seed int64, ticks int) {
+	rng := rand.New(rand.NewSource(seed))
+	cfg := DefaultConfig()
+	f := NewForwarder(cfg, 90000, true)
+	streams := make([]*stream, NumLayers)
+	for l := range streams {
+		streams[l] = &stream{layer: l, seq: uint16(rng.Intn(65536)), ts: rng.Uint32(), pid: uint16(rng.Intn(0x8000)),
+			tl0: uint8(rng.Intn(256)), wide: rng.Intn(3) != 0, pkts: 1 << l}
+	}
+	// Out sequence numbers near the wrap in some seeds.
+	if seed%3 == 0 {
+		streams[0].seq = 65530
+	}
+	f.SetTarget(rng.Intn(NumLayers), t0)
+
+	recs := map[int64]record{}
+	all := map[[2]int]inPkt{}
+	var verdicts [NumVerdicts]int
+	gapFills := 0
+	var (
+		maxExt    int64 = -1
+		prev      record
+		segOff    uint16
+		segTSOff  uint32
+		segLayer  = -1
+		sawPaused = true
+		switches  int
+		forwarded int
+	)
+	dst := make([]byte, 1500)
+	var held []inPkt
+	now := t0
+	for tick := 0; tick < ticks; tick++ {
+		now = now.Add(33 * time.Millisecond)
+		if rng.Intn(25) == 0 {
+			f.SetTarget(rng.Intn(NumLayers+1)-1, now)
+		}
+		if l, ok := f.KeyframeRequest(now); ok {
+			streams[l].keyNext = true
+		}
+		batch := held
+		held = nil
+		for _, s := range streams {
+			for _, p := range s.frame(rng) {
+				all[[2]int{p.layer, int(p.hdr.SequenceNumber)}] = p
+				switch r := rng.Intn(100); {
+				case r < 3: // lost
+				case r < 5:
+					held = append(held, p) // late by a frame
+				case r < 6:
+					batch = append(batch, p, p) // duplicated
+				default:
+					batch = append(batch, p)
+				}
+			}
+		}
+		for i := range batch {
+			if j := i + 1 + rng.Intn(3); rng.Intn(10) == 0 && j < len(batch) {
+				batch[i], batch[j] = batch[j], batch[i]
+			}
+		}
+		for _, p := range batch {
+			out, v := f.Accept(p.layer, &p.hdr, p.payload, now, dst)
+			verdicts[v]++
+			if v != Forward {
+				sawPaused = sawPaused || f.CurrentLayer() < 0
+				continue
+			}
+			forwarded++
+			out.Payload = append([]byte(nil), out.Payload...)
+			ext := int64(out.SequenceNumber)
+			if maxExt >= 0 {
+				ext = maxExt + int64(int16(out.SequenceNumber-uint16(maxExt)))
+			}
+			if _, dup := recs[ext]; dup {
+				t.Fatalf("seed %d tick %d: duplicate output seq %d", seed, tick, out.SequenceNumber)
+			}
+			rec := record{layer: p.layer, in: p, out: out}
+			recs[ext] = rec
+			od, err := ParseVP8(out.Payload)
+			if err != nil || !od.PictureID15 {
+				t.Fatalf("seed %d: output descriptor %+v %v", seed, od, err)
+			}
+			id, _ := ParseVP8(p.payload)
+			if out.Switched {
+				switches++
+				if !od.Keyframe {
+					t.Fatalf("seed %d tick %d: switch to %d on a non-keyframe", seed, tick, p.layer)
+				}
+				if maxExt >= 0 {
+					pd, _ := ParseVP8(prev.out.Payload)
+					switch {
+					case ext != maxExt+1:
+						t.Fatalf("seed %d tick %d: switch left a seq gap %d -> %d", seed, tick, maxExt, ext)
+					case int32(out.Timestamp-prev.out.Timestamp) <= 0:
+						t.Fatalf("seed %d tick %d: ts not forward across switch", seed, tick)
+					case od.PictureID != (pd.PictureID+1)&0x7fff || od.TL0PICIDX != pd.TL0PICIDX+1:
+						t.Fatalf("seed %d tick %d: picture id %d->%d tl0 %d->%d across switch", seed, tick,
+							pd.PictureID, od.PictureID, pd.TL0PICIDX, od.TL0PICIDX)
+					}
+				}
+				segOff, segTSOff, segLayer, sawPaused = out.SequenceNumber-p.hdr.SequenceNumber, out.Timestamp-p.hdr.Timestamp, p.layer, false
+			} else if sawPaused {
+				t.Fatalf("seed %d tick %d: forwarded after pause without a switch", seed, tick)
+			}
+			if p.layer != segLayer || out.SequenceNumber-p.hdr.SequenceNumber != segOff || out.Timestamp-p.hdr.Timestamp != segTSOff {
+				t.Fatalf("seed %d tick %d: packet not mapped by its segment's offsets", seed, tick)
+			}
+			if ext > maxExt {
+				if maxExt >= 0 && !out.Switched {
+					pd, _ := ParseVP8(prev.out.Payload)
+					ipd, _ := ParseVP8(prev.in.payload)
+					if int32(out.Timestamp-prev.out.Timestamp) < 0 {
+						t.Fatalf("seed %d tick %d: timestamp went backwards", seed, tick)
+					}
+					var inDelta int
+					if id.PictureID15 {
+						inDelta = int(int16((id.PictureID-ipd.PictureID)<<1) >> 1)
+					} else {
+						inDelta = int(int8(uint8(id.PictureID-ipd.PictureID)<<1) >> 1)
+					}
+					if outDelta := int(int16((od.PictureID-pd.PictureID)<<1) >> 1); outDelta != inDelta {
+						t.Fatalf("seed %d tick %d: picture id jumped by %d, input by %d", seed, tick, outDelta, inDelta)
+					}
+				}
+				maxExt, prev = ext, rec
+			}
+			sawPaused = f.CurrentLayer() < 0
+		}
+		// A NACK for a gap maps to the lost input packet, rewritten with its
+		// neighbours' offsets; afterwards the late original is a duplicate.
+		for ext := maxExt - 1; ext > maxExt-40 && ext > 0; ext-- {
+			if _, ok := recs[ext]; ok {
+				continue
+			}
+			l, inSeq, ok := f.Retransmission(uint16(ext))
+			if !ok {
+				continue
+			}
+			p, ok := all[[2]int{l, int(inSeq)}]
+			if !ok {
+				continue
+			}
+			out, ok := f.RewriteRetransmission(uint16(ext), &p.hdr, p.payload, dst)
+			if !ok {
+				t.Fatalf("seed %d: gap %d maps to %d/%d but does not rewrite", seed, uint16(ext), l, inSeq)
+			}
+			if nb, ok := recs[ext+1]; ok && nb.layer == l && out.SequenceNumber-p.hdr.SequenceNumber != nb.out.SequenceNumber-nb.in.hdr.SequenceNumber {
+				t.Fatalf("seed %d: gap %d filled with a different offset than its neighbour", seed, uint16(ext))
+			}
+			out.Payload = append([]byte(nil), out.Payload...)
+			recs[ext] = record{layer: l, in: p, out: out}
+			gapFills++
+		}
+		// NACKs for a few recent output seqs get exactly the first rewrite.
+		for k := 0; k < 3 && maxExt > 0; k++ {
+			ext := maxExt - int64(rng.Intn(historySize))
+			rec, ok := recs[ext]
+			if !ok {
+				continue
+			}
+			l, inSeq, ok := f.Retransmission(uint16(ext))
+			if !ok || l != rec.layer || inSeq != rec.in.hdr.SequenceNumber {
+				t.Fatalf("seed %d: Retransmission(%d) = %d %d %v, want %d %d", seed, uint16(ext), l, inSeq, ok, rec.layer, rec.in.hdr.SequenceNumber)
+			}
+			out, ok := f.RewriteRetransmission(uint16(ext), &rec.in.hdr, rec.in.payload, dst)
+			if !ok || out.SequenceNumber != rec.out.SequenceNumber || out.Timestamp != rec.out.Timestamp ||
+				out.Marker != rec.out.Marker || !bytes.Equal(out.Payload, rec.out.Payload) {
+				t.Fatalf("seed %d: retransmission of %d differs from the original", seed, uint16(ext))
+			}
+		}
+	}
+	if verdicts[DropDuplicate] == 0 || verdicts[DropTooOld]+verdicts[DropWaitKeyframe] == 0 || gapFills == 0 {
+		t.Fatalf("seed %d: verdicts %v, %d gap fills: some paths not exercised", seed, verdicts, gapFills)
+	}
+	if switches < 10 || forwarded < ticks {
+		t.Fatalf("seed %d: only %d switches, %d packets forwarded: the test does not exercise much", seed, switches, forwarded)
+	}
+}
+
+func TestForwarderSwitchWaitsForKeyframe(t *testing.T) {
+	f := NewForwarder(DefaultConfig(), 90000, true)
+	dst := make([]byte, 1500)
+	buf := make([]byte, 1500)
+	send := func(layer int, seq uint16, key bool, now time.Time) (Output, Verdict) {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true}
+		return f.Accept(layer, &h, vp8Packet(buf, true, key, true, seq, uint8(seq), 30), now, dst)
+	}
+	f.SetTarget(0, t0)
+	if _, v := send(0, 10, false, t0); v != DropWaitKeyframe {
+		t.Fatalf("delta frame before first keyframe: %v", v)
+	}
+	if l, ok := f.KeyframeRequest(t0); !ok || l != 0 {
+		t.Fatal("no keyframe request while waiting")
+	}
+	if _, ok := f.KeyframeRequest(t0.Add(100 * time.Millisecond)); ok {
+		t.Fatal("keyframe request not throttled")
+	}
+	if l, ok := f.KeyframeRequest(t0.Add(DefaultConfig().KeyframeRetry)); !ok || l != 0 {
+		t.Fatal("keyframe request not retried")
+	}
+	out, v := send(0, 11, true, t0.Add(time.Second))
+	if v != Forward || !out.Switched || out.From != -1 || out.To != 0 || out.SwitchDelay != time.Second {
+		t.Fatalf("keyframe: %v %+v", v, out)
+	}
+	if _, ok := f.KeyframeRequest(t0.Add(2 * time.Second)); ok {
+		t.Fatal("keyframe request after the switch completed")
+	}
+	f.SetTarget(2, t0.Add(2*time.Second))
+	if _, v := send(0, 12, false, t0.Add(2*time.Second)); v != Forward {
+		t.Fatalf("current layer stopped before the switch: %v", v)
+	}
+	if _, v := send(2, 500, false, t0.Add(2*time.Second)); v != DropWaitKeyframe {
+		t.Fatalf("target delta frame: %v", v)
+	}
+	if _, v := send(1, 700, true, t0.Add(2*time.Second)); v != DropNotTarget {
+		t.Fatalf("other layer: %v", v)
+	}
+	out, v = send(2, 501, true, t0.Add(3*time.Second))
+	if v != Forward || !out.Switched || out.From != 0 || out.To != 2 || out.SequenceNumber != 13 {
+		t.Fatalf("switch: %v %+v", v, out)
+	}
+	if f.CurrentLayer() != 2 || f.TargetLayer() != 2 {
+		t.Fatalf("layers %d %d", f.CurrentLayer(), f.TargetLayer())
+	}
+	if _, v := send(0, 13, true, t0.Add(3*time.Second)); v != DropNotTarget {
+		t.Fatalf("old layer after switch: %v", v)
+	}
+}
+
+func TestForwarderPausesAtFrameEnd(t *testing.T) {
+	f := NewForwarder(DefaultConfig(), 90000, true)
+	dst := make([]byte, 1500)
+	buf := make([]byte, 1500)
+	f.SetTarget(0, t0)
+	pkt := func(seq uint16, ts uint32, start, key, marker bool) Verdict {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
+		_, v := f.Accept(0, &h, vp8Packet(buf, start, key, true, 1, 1, 30), t0, dst)
+		return v
+	}
+	pkt(1, 100, true, true, false)
+	f.SetTarget(-1, t0)
+	if v := pkt(2, 100, false, false, false); v != Forward {
+		t.Fatalf("rest of frame in flight: %v", v)
+	}
+	if v := pkt(3, 100, false, false, true); v != Forward || f.CurrentLayer() != -1 {
+		t.Fatalf("end of frame: %v, layer %d", v, f.CurrentLayer())
+	}
+	if v := pkt(4, 200, true, true, true); v != DropPaused {
+		t.Fatalf("after pause: %v", v)
+	}
+}
+
+func TestForwarderAudio(t *testing.T) {
+	f := NewForwarder(DefaultConfig(), 48000, false)
+	payload := []byte{1, 2, 3}
+	var last Output
+	for i := 0; i < 10; i++ {
+		h := rtp.Header{SequenceNumber: uint16(65530 + i), Timestamp: uint32(960 * i)}
+		out, v := f.Accept(0, &h, payload, t0.Add(time.Duration(i)*20*time.Millisecond), nil)
+		if v != Forward || &out.Payload[0] != &payload[0] || out.SequenceNumber != h.SequenceNumber {
+			t.Fatalf("packet %d: %v %+v", i, v, out)
+		}
+		last = out
+	}
+	f.SetTarget(-1, t0.Add(200*time.Millisecond))
+	h := rtp.Header{SequenceNumber: 4, Timestamp: 9600}
+	if _, v := f.Accept(0, &h, payload, t0.Add(200*time.Millisecond), nil); v != DropPaused {
+		t.Fatalf("paused audio: %v", v)
+	}
+	f.SetTarget(0, t0.Add(time.Second))
+	h = rtp.Header{SequenceNumber: 100, Timestamp: 123456}
+	out, v := f.Accept(0, &h, payload, t0.Add(1180*time.Millisecond), nil)
+	if v != Forward || out.SequenceNumber != last.SequenceNumber+1 {
+		t.Fatalf("resume: %v %+v", v, out)
+	}
+	if d := out.Timestamp - last.Timestamp; d < 48000-960 || d > 48000+960 {
+		t.Fatalf("resume advanced ts by %d, want about 1s of 48 kHz", d)
+	}
+}
+
+func TestVerdictStrings(t *testing.T) {
+	for v := Forward; v < NumVerdicts; v++ {
+		if v.String() == "unknown" || v.String() == "" {
+			t.Errorf("verdict %d has no name", v)
+		}
+	}
+}

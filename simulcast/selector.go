@@ -1,0 +1,181 @@
+package simulcast
+
+import "time"
+
+// Inputs is what the Selector sees of one DownTrack at one evaluation.
+type Inputs struct {
+	// LayerBitrates are the publisher's measured bitrates (bps) per layer;
+	// 0 means the layer is not live.
+	LayerBitrates [NumLayers]int64
+	// Budget is the bitrate (bps) the Allocator gave this track.
+	Budget int64
+	// Loss is the recent fraction (0..1) of packets the subscriber lost.
+	Loss float64
+	// MaxLayer is the subscriber's preference, 0..2 (-1 pauses).
+	MaxLayer int
+	// Visible is false when the subscriber does not render the track.
+	Visible bool
+}
+
+// Reason explains why the Selector is at its layer. Values are stable and
+// short so that metrics can use them as label values.
+type Reason uint8
+
+// Reasons, in the order the Selector checks them.
+const (
+	ReasonNone       Reason = iota // no decision yet
+	ReasonStart                    // first decision, or visible again: best fit at once
+	ReasonInvisible                // paused: the subscriber does not render it
+	ReasonPreference               // the subscriber's MaxLayer capped or paused it
+	ReasonLayerLost                // the layer stopped arriving from the publisher
+	ReasonBandwidth                // the budget no longer covers the layer
+	ReasonLoss                     // loss above HighLoss counted as a shortfall
+	ReasonUpgrade                  // the budget covered a higher layer for UpHold
+	ReasonResume                   // unpaused after the budget covered "q" for UpHold
+)
+
+var reasonNames = [...]string{"none", "start", "invisible", "preference", "layer_lost", "bandwidth", "loss", "upgrade", "resume"}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Decision is the Selector's answer: feed Layer to Forwarder.SetTarget.
+type Decision struct {
+	Layer   int    // target layer, -1 = paused
+	From    int    // layer before this evaluation
+	Reason  Reason // why the selector is at Layer; changes only with Changed
+	Changed bool
+}
+
+// Up reports whether the decision raised the layer (including resume).
+func (d Decision) Up() bool { return d.Changed && d.Layer > d.From }
+
+// Selector picks the layer of one DownTrack. It goes down as soon as the
+// budget no longer covers the current layer and up only after the budget has
+// covered a higher layer, with headroom, for UpHold without interruption: the
+// headroom gap and the hold together keep an estimate wobbling around a layer
+// boundary from flapping. Not safe for concurrent use; the zero value is not
+// usable, call NewSelector.
+type Selector struct {
+	cfg     Config
+	layer   int
+	reason  Reason
+	started bool
+	// coveredSince[l] is when the budget began to cover layer l continuously;
+	// meaningful only while covered[l].
+	covered      [NumLayers]bool
+	coveredSince [NumLayers]time.Time
+	lastLossDown time.Time
+	lossDowned   bool
+}
+
+// NewSelector returns a selector that has not decided anything (paused).
+func NewSelector(cfg Config) *Selector {
+	return &Selector{cfg: cfg, layer: LayerPaused}
+}
+
+// Layer is the current decision, -1 when paused.
+func (s *Selector) Layer() int { return s.layer }
+
+// Decide evaluates in at now. Call it periodically (every few hundred ms) and
+// whenever the inputs change a lot; it never reads the clock itself.
+func (s *Selector) Decide(in Inputs, now time.Time) Decision {
+	s.updateCoverage(&in, now)
+	from := s.layer
+	next, reason := s.choose(&in, now)
+	s.started = true
+	if next != from {
+		s.layer, s.reason = next, reason
+	} else if s.reason == ReasonNone {
+		s.reason = reason
+	}
+	return Decision{Layer: s.layer, From: from, Reason: s.reason, Changed: next != from}
+}
+
+func (s *Selector) updateCoverage(in *Inputs, now time.Time) {
+	lossOK := in.Loss <= s.cfg.UpMaxLoss
+	for l := 0; l < NumLayers; l++ {
+		if lossOK && fits(&in.LayerBitrates, l, in.Budget, s.cfg.UpHeadroom) {
+			if !s.covered[l] {
+				s.covered[l], s.coveredSince[l] = true, now
+			}
+		} else {
+			s.covered[l] = false
+		}
+	}
+}
+
+func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
+	rates := &in.LayerBitrates
+	if !in.Visible {
+		return LayerPaused, ReasonInvisible
+	}
+	capLayer := clampCap(in.MaxLayer)
+	if capLayer < 0 {
+		return LayerPaused, ReasonPreference
+	}
+	top := topLive(rates, capLayer)
+	if top < 0 {
+		return LayerPaused, ReasonLayerLost
+	}
+	cur := s.layer
+	// Nothing to be stable against after start or after being hidden or
+	// capped away: the viewer is waiting for video, so take the best fit now.
+	if !s.started || (cur < 0 && (s.reason == ReasonInvisible || s.reason == ReasonPreference || s.reason == ReasonLayerLost)) {
+		for l := top; l >= 0; l-- {
+			if fits(rates, l, in.Budget, s.cfg.UpHeadroom) {
+				return l, ReasonStart
+			}
+		}
+		return LayerPaused, ReasonBandwidth
+	}
+	if cur >= 0 {
+		forced := ReasonNone
+		switch {
+		case cur > top && cur > capLayer:
+			forced = ReasonPreference
+		case rates[cur] <= 0:
+			forced = ReasonLayerLost
+		case !fits(rates, cur, in.Budget, s.cfg.DownHeadroom):
+			forced = ReasonBandwidth
+		}
+		if forced != ReasonNone {
+			// Several layers at once if need be: a stalled subscriber costs
+			// more than a blurry one.
+			start := cur
+			if start > top {
+				start = top
+			}
+			for l := start; l >= 0; l-- {
+				if l != cur && fits(rates, l, in.Budget, s.cfg.DownHeadroom) {
+					return l, forced
+				}
+			}
+			if forced == ReasonLayerLost && top > cur && fits(rates, top, in.Budget, s.cfg.DownHeadroom) {
+				return top, forced
+			}
+			return LayerPaused, ReasonBandwidth
+		}
+		if in.Loss > s.cfg.HighLoss && (!s.lossDowned || now.Sub(s.lastLossDown) >= s.cfg.LossHold) {
+			for l := cur - 1; l >= 0; l-- {
+				if rates[l] > 0 {
+					s.lossDowned, s.lastLossDown = true, now
+					return l, ReasonLoss
+				}
+			}
+		}
+	}
+	for l := top; l > cur; l-- {
+		if s.covered[l] && now.Sub(s.coveredSince[l]) >= s.cfg.UpHold {
+			if cur < 0 {
+				return l, ReasonResume
+			}
+			return l, ReasonUpgrade
+		}
+	}
+	return cur, s.reason
+}

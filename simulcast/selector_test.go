@@ -1,0 +1,214 @@
+package simulcast
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+	"time"
+)
+
+var rates = [NumLayers]int64{150_000, 500_000, 1_700_000}
+
+func in(budget int64) Inputs {
+	return Inputs{LayerBitrates: rates, Budget: budget, MaxLayer: 2, Visible: true}
+}
+
+// started returns a selector that has settled on layer.
+func started(t *testing.T, layer int) (*Selector, time.Time) {
+	t.Helper()
+	s := NewSelector(DefaultConfig())
+	budget := int64(0)
+	if layer >= 0 {
+		budget = rates[layer] * 12 / 10
+	}
+	d := s.Decide(in(budget), t0)
+	if d.Layer != layer {
+		t.Fatalf("start: layer %d, want %d", d.Layer, layer)
+	}
+	return s, t0
+}
+
+func TestSelectorStartPicksBestFit(t *testing.T) {
+	tests := []struct {
+		budget int64
+		want   int
+	}{{100_000, -1}, {180_000, 0}, {600_000, 1}, {5_000_000, 2}}
+	for _, tt := range tests {
+		d := NewSelector(DefaultConfig()).Decide(in(tt.budget), t0)
+		if d.Layer != tt.want || d.Changed != (tt.want >= 0) {
+			t.Errorf("budget %d: %+v, want layer %d", tt.budget, d, tt.want)
+		}
+	}
+}
+
+func TestSelectorStepsDownWithinOneEvaluation(t *testing.T) {
+	tests := []struct {
+		name   string
+		budget int64
+		want   int
+		reason Reason
+	}{
+		{"one layer", 1_000_000, 1, ReasonBandwidth},
+		{"two layers at once", 200_000, 0, ReasonBandwidth},
+		{"pause", 100_000, -1, ReasonBandwidth},
+		{"down headroom is 1.0: exactly covered stays", 1_700_000, 2, ReasonStart},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, now := started(t, 2)
+			d := s.Decide(in(tt.budget), now.Add(100*time.Millisecond))
+			if d.Layer != tt.want || d.Reason != tt.reason || d.Changed != (tt.want != 2) {
+				t.Errorf("got %+v (%s), want layer %d %s", d, d.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestSelectorStepsUpOnlyAfterHold(t *testing.T) {
+	s, now := started(t, 0)
+	hold := DefaultConfig().UpHold
+	step := 100 * time.Millisecond
+	budget := int64(600_000) // covers h with headroom, not f
+	for el := time.Duration(0); el < hold; el += step {
+		if d := s.Decide(in(budget), now.Add(el)); d.Layer != 0 {
+			t.Fatalf("stepped up after %v: %+v", el, d)
+		}
+	}
+	d := s.Decide(in(budget), now.Add(hold))
+	if d.Layer != 1 || !d.Changed || d.Reason != ReasonUpgrade || !d.Up() {
+		t.Fatalf("after hold: %+v", d)
+	}
+	// An interruption restarts the hold.
+	now = now.Add(hold)
+	s.Decide(in(3_000_000), now.Add(step))
+	s.Decide(in(1_000_000), now.Add(2*step)) // covers h, not f: no step down either
+	for el := 3 * step; el < hold+3*step; el += step {
+		if d := s.Decide(in(3_000_000), now.Add(el)); d.Layer != 1 {
+			t.Fatalf("hold not restarted: %+v at %v", d, el)
+		}
+	}
+	if d := s.Decide(in(3_000_000), now.Add(hold+3*step)); d.Layer != 2 {
+		t.Fatalf("no upgrade after restarted hold: %+v", d)
+	}
+}
+
+func TestSelectorDoesNotFlapOnWobble(t *testing.T) {
+	for _, boundary := range []int64{rates[0], rates[1], rates[2]} {
+		for seed := int64(1); seed <= 5; seed++ {
+			rng := rand.New(rand.NewSource(seed))
+			s := NewSelector(DefaultConfig())
+			switches := 0
+			for ms := 0; ms < 60_000; ms += 100 {
+				// ±15% around the boundary, as a sine with noise: both
+				// slow swings and sample-to-sample jitter.
+				w := 0.1*math.Sin(float64(ms)/700) + 0.05*(2*rng.Float64()-1)
+				budget := int64(float64(boundary) * (1 + w))
+				if d := s.Decide(in(budget), t0.Add(time.Duration(ms)*time.Millisecond)); d.Changed {
+					switches++
+				}
+			}
+			if switches > 2 {
+				t.Errorf("boundary %d seed %d: %d switches in 60s", boundary, seed, switches)
+			}
+		}
+	}
+}
+
+func TestSelectorPauseAndResume(t *testing.T) {
+	s, now := started(t, 0)
+	d := s.Decide(in(100_000), now.Add(time.Second))
+	if d.Layer != -1 || d.Reason != ReasonBandwidth {
+		t.Fatalf("not paused: %+v", d)
+	}
+	now = now.Add(2 * time.Second)
+	hold := DefaultConfig().UpHold
+	for el := time.Duration(0); el < hold; el += 500 * time.Millisecond {
+		if d := s.Decide(in(200_000), now.Add(el)); d.Layer != -1 {
+			t.Fatalf("resumed before hold: %+v", d)
+		}
+	}
+	if d := s.Decide(in(200_000), now.Add(hold)); d.Layer != 0 || d.Reason != ReasonResume {
+		t.Fatalf("not resumed: %+v", d)
+	}
+}
+
+func TestSelectorConstraints(t *testing.T) {
+	tests := []struct {
+		name   string
+		mod    func(*Inputs)
+		want   int
+		reason Reason
+	}{
+		{"max layer caps at once", func(i *Inputs) { i.MaxLayer = 1 }, 1, ReasonPreference},
+		{"max layer -1 pauses", func(i *Inputs) { i.MaxLayer = -1 }, -1, ReasonPreference},
+		{"invisible pauses", func(i *Inputs) { i.Visible = false }, -1, ReasonInvisible},
+		{"lost f falls to h", func(i *Inputs) { i.LayerBitrates[2] = 0 }, 1, ReasonLayerLost},
+		{"lost f and h falls to q", func(i *Inputs) { i.LayerBitrates[2], i.LayerBitrates[1] = 0, 0 }, 0, ReasonLayerLost},
+		{"nothing live pauses", func(i *Inputs) { i.LayerBitrates = [3]int64{} }, -1, ReasonLayerLost},
+		{"high loss steps down one layer", func(i *Inputs) { i.Loss = 0.2 }, 1, ReasonLoss},
+		{"moderate loss stays", func(i *Inputs) { i.Loss = 0.05 }, 2, ReasonStart},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, now := started(t, 2)
+			x := in(2_000_000)
+			tt.mod(&x)
+			d := s.Decide(x, now.Add(time.Second))
+			if d.Layer != tt.want || d.Reason != tt.reason {
+				t.Errorf("got %+v (%s), want %d %s", d, d.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+func TestSelectorLossStepsAreSpaced(t *testing.T) {
+	s, now := started(t, 2)
+	cfg := DefaultConfig()
+	x := in(5_000_000)
+	x.Loss = 0.3
+	var layers []int
+	for el := time.Duration(0); el <= 2*cfg.LossHold; el += 100 * time.Millisecond {
+		if d := s.Decide(x, now.Add(el)); d.Changed {
+			layers = append(layers, d.Layer)
+		}
+	}
+	if len(layers) != 2 || layers[0] != 1 || layers[1] != 0 {
+		t.Fatalf("loss walk %v, want [1 0]", layers)
+	}
+	if d := s.Decide(x, now.Add(10*cfg.LossHold)); d.Layer != 0 {
+		t.Fatalf("loss paused video: %+v", d)
+	}
+}
+
+func TestSelectorVisibleAgainStartsAtOnce(t *testing.T) {
+	s, now := started(t, 2)
+	x := in(2_000_000)
+	x.Visible = false
+	s.Decide(x, now.Add(time.Second))
+	x.Visible = true
+	if d := s.Decide(x, now.Add(2*time.Second)); d.Layer != 2 || d.Reason != ReasonStart {
+		t.Fatalf("got %+v", d)
+	}
+}
+
+func TestSelectorTargetNotLivePicksBestBelow(t *testing.T) {
+	s := NewSelector(DefaultConfig())
+	x := in(5_000_000)
+	x.LayerBitrates[2] = 0
+	if d := s.Decide(x, t0); d.Layer != 1 {
+		t.Fatalf("got %+v", d)
+	}
+	x.MaxLayer = 0
+	x.LayerBitrates = [3]int64{0, 500_000, 0}
+	if d := s.Decide(x, t0.Add(time.Second)); d.Layer != 1 {
+		t.Fatalf("only h live, max q: got %+v, want h rather than nothing", d)
+	}
+}
+
+func TestReasonStrings(t *testing.T) {
+	for r := ReasonNone; r <= ReasonResume; r++ {
+		if r.String() == "unknown" || r.String() == "" {
+			t.Errorf("reason %d has no name", r)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package simulcast
+
+import "encoding/binary"
+
+// VP8Descriptor is a parsed VP8 RTP payload descriptor (RFC 7741 §4.2) plus,
+// for the first packet of a keyframe, the frame size.
+type VP8Descriptor struct {
+	// Size is the descriptor's length in bytes: the VP8 payload follows.
+	Size int
+
+	X, N, S bool
+	PID     uint8 // partition index
+
+	I, L, T, K bool
+
+	PictureID   uint16
+	PictureID15 bool // M bit: PictureID is 15 bits, else 7
+	TL0PICIDX   uint8
+	TID         uint8
+	Y           bool
+	KEYIDX      uint8
+
+	// Keyframe is set on the first packet of a keyframe: S=1, PID=0 and the
+	// VP8 payload header's P bit is 0.
+	Keyframe bool
+	// Width and Height come from the keyframe header (0 when not a keyframe
+	// start or when the packet is too short to hold it).
+	Width, Height uint16
+}
+
+// ParseVP8 parses payload's VP8 payload descriptor. It never reads past
+// payload and does not allocate.
+func ParseVP8(payload []byte) (d VP8Descriptor, err error) {
+	err = d.Unmarshal(payload)
+	return d, err
+}
+
+// Unmarshal fills d from payload; on error d is partially filled and must
+// not be used.
+func (d *VP8Descriptor) Unmarshal(payload []byte) error {
+	*d = VP8Descriptor{}
+	if len(payload) < 1 {
+		return ErrVP8Truncated
+	}
+	b := payload[0]
+	d.X, d.N, d.S, d.PID = b&0x80 != 0, b&0x20 != 0, b&0x10 != 0, b&0x07
+	i := 1
+	if d.X {
+		if len(payload) < 2 {
+			return ErrVP8Truncated
+		}
+		x := payload[1]
+		d.I, d.L, d.T, d.K = x&0x80 != 0, x&0x40 != 0, x&0x20 != 0, x&0x10 != 0
+		i = 2
+		if d.I {
+			if len(payload) < i+1 {
+				return ErrVP8Truncated
+			}
+			if payload[i]&0x80 != 0 {
+				if len(payload) < i+2 {
+					return ErrVP8Truncated
+				}
+				d.PictureID15 = true
+				d.PictureID = binary.BigEndian.Uint16(payload[i:]) & 0x7fff
+				i += 2
+			} else {
+				d.PictureID = uint16(payload[i])
+				i++
+			}
+		}
+		if d.L {
+			if len(payload) < i+1 {
+				return ErrVP8Truncated
+			}
+			d.TL0PICIDX = payload[i]
+			i++
+		}
+		if d.T || d.K {
+			if len(payload) < i+1 {
+				return ErrVP8Truncated
+			}
+			t := payload[i]
+			d.TID, d.Y, d.KEYIDX = t>>6, t&0x20 != 0, t&0x1f
+			i++
+		}
+	}
+	d.Size = i
+	// An empty VP8 payload is legal framing-wise; it just cannot start a
+	// keyframe.
+	if d.S && d.PID == 0 && len(payload) > i && payload[i]&0x01 == 0 {
+		d.Keyframe = true
+		// 3-byte frame tag, start code 9d 01 2a, then 14-bit width and
+		// height, little endian, the top 2 bits being scaling.
+		if h := payload[i:]; len(h) >= 10 && h[3] == 0x9d && h[4] == 0x01 && h[5] == 0x2a {
+			d.Width = binary.LittleEndian.Uint16(h[6:]) & 0x3fff
+			d.Height = binary.LittleEndian.Uint16(h[8:]) & 0x3fff
+		}
+	}
+	return nil
+}
+
+// IsKeyframeStart reports whether a VP8 RTP payload is the first packet of a
+// keyframe, the only place a subscriber can start decoding a layer.
+func IsKeyframeStart(payload []byte) bool {
+	var d VP8Descriptor
+	return d.Unmarshal(payload) == nil && d.Keyframe
+}
+
+// MarshalSize is the descriptor's length when written by MarshalTo, which
+// always writes 15-bit picture IDs.
+func (d *VP8Descriptor) MarshalSize() int {
+	n := 1
+	if d.X {
+		n++
+		if d.I {
+			n += 2
+		}
+		if d.L {
+			n++
+		}
+		if d.T || d.K {
+			n++
+		}
+	}
+	return n
+}
+
+// MarshalTo writes the descriptor into dst and returns its length. Picture
+// IDs are always written with 15 bits so that a stream stitched from layers
+// with 7-bit IDs still counts up without wrapping at 128.
+func (d *VP8Descriptor) MarshalTo(dst []byte) (int, error) {
+	n := d.MarshalSize()
+	if len(dst) < n {
+		return 0, ErrBufferTooSmall
+	}
+	var b byte
+	if d.X {
+		b |= 0x80
+	}
+	if d.N {
+		b |= 0x20
+	}
+	if d.S {
+		b |= 0x10
+	}
+	dst[0] = b | d.PID&0x07
+	if !d.X {
+		return 1, nil
+	}
+	var x byte
+	if d.I {
+		x |= 0x80
+	}
+	if d.L {
+		x |= 0x40
+	}
+	if d.T {
+		x |= 0x20
+	}
+	if d.K {
+		x |= 0x10
+	}
+	dst[1] = x
+	i := 2
+	if d.I {
+		binary.BigEndian.PutUint16(dst[i:], 0x8000|d.PictureID&0x7fff)
+		i += 2
+	}
+	if d.L {
+		dst[i] = d.TL0PICIDX
+		i++
+	}
+	if d.T || d.K {
+		var t byte
+		if d.Y {
+			t = 0x20
+		}
+		dst[i] = d.TID<<6 | t | d.KEYIDX&0x1f
+		i++
+	}
+	return i, nil
+}
+
+// RewriteVP8 copies payload (described by d) into dst with the picture ID and
+// TL0PICIDX replaced, widening a 7-bit picture ID to 15 bits, and returns the
+// length written. Fields the input does not carry stay absent.
+func RewriteVP8(dst, payload []byte, d *VP8Descriptor, pictureID uint16, tl0 uint8) (int, error) {
+	nd := *d
+	nd.PictureID, nd.TL0PICIDX = pictureID&0x7fff, tl0
+	size := nd.MarshalSize()
+	if len(dst) < size+len(payload)-d.Size {
+		return 0, ErrBufferTooSmall
+	}
+	n, err := nd.MarshalTo(dst)
+	if err != nil {
+		return 0, err
+	}
+	n += copy(dst[n:], payload[d.Size:])
+	return n, nil
+}
+
+// RewriteVP8InPlace replaces the picture ID and TL0PICIDX in a payload the
+// caller owns. It reports false, changing nothing, when the payload cannot be
+// rewritten in place (7-bit picture ID: use RewriteVP8) or does not parse.
+func RewriteVP8InPlace(payload []byte, pictureID uint16, tl0 uint8) bool {
+	var d VP8Descriptor
+	if d.Unmarshal(payload) != nil || (d.I && !d.PictureID15) {
+		return false
+	}
+	i := 2
+	if d.I {
+		binary.BigEndian.PutUint16(payload[i:], 0x8000|pictureID&0x7fff)
+		i += 2
+	}
+	if d.L {
+		payload[i] = tl0
+	}
+	return true
+}

@@ -1,0 +1,132 @@
+package simulcast
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestParseVP8(t *testing.T) {
+	buf := make([]byte, 1500)
+	tests := []struct {
+		name    string
+		payload []byte
+		want    VP8Descriptor
+		err     error
+	}{
+		{"empty", nil, VP8Descriptor{}, ErrVP8Truncated},
+		{"minimal non-start", []byte{0x00, 0xaa}, VP8Descriptor{Size: 1}, nil},
+		{"minimal keyframe start without size header", []byte{0x10, 0x10, 0x02}, VP8Descriptor{Size: 1, S: true, Keyframe: true}, nil},
+		{"start of interframe", []byte{0x10, 0x11}, VP8Descriptor{Size: 1, S: true}, nil},
+		{"start in partition 1 is not a keyframe start", []byte{0x11, 0x10}, VP8Descriptor{Size: 1, S: true, PID: 1}, nil},
+		{"X truncated", []byte{0x80}, VP8Descriptor{}, ErrVP8Truncated},
+		{"I truncated", []byte{0x80, 0x80}, VP8Descriptor{}, ErrVP8Truncated},
+		{"M truncated", []byte{0x80, 0x80, 0x81}, VP8Descriptor{}, ErrVP8Truncated},
+		{"L truncated", []byte{0x80, 0x40}, VP8Descriptor{}, ErrVP8Truncated},
+		{"T truncated", []byte{0x80, 0x20}, VP8Descriptor{}, ErrVP8Truncated},
+		{"K truncated", []byte{0x80, 0xc0, 0x05}, VP8Descriptor{}, ErrVP8Truncated},
+		{"7-bit pid", []byte{0x80, 0x80, 0x7f}, VP8Descriptor{Size: 3, X: true, I: true, PictureID: 127}, nil},
+		{"all fields", []byte{0xb0, 0xf0, 0x92, 0x34, 0x07, 0x65},
+			VP8Descriptor{Size: 6, X: true, N: true, S: true, I: true, L: true, T: true, K: true,
+				PictureID: 0x1234, PictureID15: true, TL0PICIDX: 7, TID: 1, Y: true, KEYIDX: 5}, nil},
+		{"keyframe with size", vp8Packet(buf, true, true, true, 300, 9, 0),
+			VP8Descriptor{Size: 6, X: true, S: true, I: true, L: true, T: true, PictureID: 300, PictureID15: true,
+				TL0PICIDX: 9, Keyframe: true, Width: 640, Height: 360}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseVP8(tt.payload)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if err == nil && got != tt.want {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+			if IsKeyframeStart(tt.payload) != (err == nil && tt.want.Keyframe) {
+				t.Errorf("IsKeyframeStart disagrees with ParseVP8")
+			}
+		})
+	}
+}
+
+func TestRewriteVP8WidensPictureID(t *testing.T) {
+	in := vp8Packet(make([]byte, 100), true, false, false, 100, 4, 40)
+	d, err := ParseVP8(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, 1500)
+	n, err := RewriteVP8(dst, in, &d, 1000, 77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseVP8(dst[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.PictureID15 || got.PictureID != 1000 || got.TL0PICIDX != 77 || got.S != d.S || got.TID != d.TID {
+		t.Errorf("rewritten descriptor %+v", got)
+	}
+	if !bytes.Equal(dst[got.Size:n], in[d.Size:]) {
+		t.Errorf("VP8 payload changed")
+	}
+	if _, err := RewriteVP8(dst[:10], in, &d, 1, 1); !errors.Is(err, ErrBufferTooSmall) {
+		t.Errorf("short dst: err = %v", err)
+	}
+}
+
+func TestRewriteVP8InPlace(t *testing.T) {
+	p := vp8Packet(make([]byte, 100), true, true, true, 5, 1, 30)
+	if !RewriteVP8InPlace(p, 0x7abc, 200) {
+		t.Fatal("15-bit payload not rewritten")
+	}
+	d, _ := ParseVP8(p)
+	if d.PictureID != 0x7abc || d.TL0PICIDX != 200 || !d.Keyframe || d.Width != 640 {
+		t.Errorf("got %+v", d)
+	}
+	if RewriteVP8InPlace(vp8Packet(make([]byte, 100), true, true, false, 5, 1, 30), 1, 1) {
+		t.Error("7-bit payload cannot be rewritten in place")
+	}
+}
+
+func TestParseVP8DoesNotAllocate(t *testing.T) {
+	p := vp8Packet(make([]byte, 1500), true, true, true, 5, 1, 1200)
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseVP8(p) }); n != 0 {
+		t.Errorf("%v allocs", n)
+	}
+}
+
+func FuzzParseVP8(f *testing.F) {
+	buf := make([]byte, 1500)
+	f.Add([]byte{})
+	f.Add([]byte{0x90, 0xf0, 0x80})
+	f.Add(append([]byte(nil), vp8Packet(buf, true, true, true, 300, 9, 0)...))
+	f.Add(append([]byte(nil), vp8Packet(buf, true, true, false, 30, 9, 20)...))
+	f.Add(append([]byte(nil), vp8Packet(buf, false, false, true, 301, 9, 20)...))
+	dst := make([]byte, 1600)
+	f.Fuzz(func(t *testing.T, p []byte) {
+		d, err := ParseVP8(p)
+		if err != nil {
+			return
+		}
+		if d.Size > len(p) {
+			t.Fatalf("Size %d beyond payload %d", d.Size, len(p))
+		}
+		n, err := RewriteVP8(dst, p, &d, d.PictureID+1, d.TL0PICIDX+1)
+		if err != nil {
+			if len(p)+2 <= len(dst) {
+				t.Fatalf("rewrite failed: %v", err)
+			}
+			return
+		}
+		d2, err := ParseVP8(dst[:n])
+		if err != nil {
+			t.Fatalf("rewritten payload does not parse: %v", err)
+		}
+		if d.I && d2.PictureID != (d.PictureID+1)&0x7fff || d.L && d2.TL0PICIDX != d.TL0PICIDX+1 || d2.Keyframe != d.Keyframe {
+			t.Fatalf("rewrite lost fields: %+v -> %+v", d, d2)
+		}
+		cp := append([]byte(nil), p...)
+		RewriteVP8InPlace(cp, 1, 1)
+	})
+}
