@@ -179,3 +179,7 @@ func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
 	}
 	return cur, s.reason
 }
+
+// Decided reports whether Decide has run, so that a paused Selector can be
+// told from one that has not seen its track yet.
+func (s *Selector) Decided() bool { return s.started }

@@ -118,9 +118,9 @@ type TrackInfo struct {
 
 // ICEServer mirrors RTCIceServer.
 type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
+	URLs       []string `json:"urls" mapstructure:"urls"`
+	Username   string   `json:"username,omitempty" mapstructure:"username"`
+	Credential string   `json:"credential,omitempty" mapstructure:"credential"`
 }
 
 // Code is a stable machine-readable error code. docs/signaling.md lists them.

@@ -1,0 +1,358 @@
+package sfu
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/signal"
+)
+
+// startServer runs an SFU on free loopback ports for one test.
+func startServer(t *testing.T, mutate func(*Config)) *Server {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Room.EmptyTimeout = 100 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func devToken(t *testing.T, room, identity string) string {
+	t.Helper()
+	tok, err := auth.Mint(auth.DevAPIKey, auth.DevAPISecret, auth.Grant{Room: room, Identity: identity, CanPublish: true, CanSubscribe: true}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// testClient is a minimal Pion client of Surge's signaling, for tests.
+type testClient struct {
+	t      *testing.T
+	conn   *websocket.Conn
+	api    *webrtc.API
+	id     string
+	joined signal.Message
+
+	mu     sync.Mutex
+	pub    *webrtc.PeerConnection
+	sub    *webrtc.PeerConnection
+	events []signal.Message
+	tracks map[string]*recvTrack
+
+	eventCh chan signal.Message
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+type recvTrack struct {
+	track *webrtc.TrackRemote
+	mu    sync.Mutex
+	pkts  []rtp.Packet
+}
+
+func (r *recvTrack) snapshot() []rtp.Packet {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]rtp.Packet(nil), r.pkts...)
+}
+
+func clientAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uriAbsCaptureTime}, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	// Tests NACK packets that did arrive, so the retransmission must not be
+	// discarded as an SRTP replay.
+	se.DisableSRTPReplayProtection(true)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+// dial opens the socket and sends join; it does not wait for joined.
+func dial(t *testing.T, s *Server, token string) *testClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, s.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 20)
+	c := &testClient{t: t, conn: conn, api: clientAPI(t), tracks: map[string]*recvTrack{}, eventCh: make(chan signal.Message, 1024), done: make(chan struct{})}
+	c.wg.Add(1)
+	go c.readLoop()
+	t.Cleanup(c.close)
+	if token != "" {
+		c.send(signal.Message{Type: signal.TypeJoin, Token: token})
+	}
+	return c
+}
+
+// join dials and waits for joined.
+func join(t *testing.T, s *Server, room, identity string) *testClient {
+	t.Helper()
+	c := dial(t, s, devToken(t, room, identity))
+	c.joined = c.waitFor(signal.TypeJoined, 10*time.Second)
+	c.id = c.joined.ParticipantID
+	return c
+}
+
+func (c *testClient) send(m signal.Message) {
+	data, _ := json.Marshal(m)
+	c.sendRaw(data)
+}
+
+func (c *testClient) sendRaw(data []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.conn.Write(ctx, websocket.MessageText, data)
+}
+
+func (c *testClient) close() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	close(c.done)
+	_ = c.conn.CloseNow()
+	c.mu.Lock()
+	pub, sub := c.pub, c.sub
+	c.mu.Unlock()
+	if pub != nil {
+		_ = pub.Close()
+	}
+	if sub != nil {
+		_ = sub.Close()
+	}
+	c.wg.Wait()
+}
+
+func (c *testClient) readLoop() {
+	defer c.wg.Done()
+	defer close(c.eventCh)
+	for {
+		_, data, err := c.conn.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var m signal.Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.t.Errorf("server sent invalid JSON: %s", data)
+			return
+		}
+		switch {
+		case m.Type == signal.TypeOffer && m.Target == signal.TargetSubscriber:
+			c.answerSubscriber(m.SDP)
+		case m.Type == signal.TypeAnswer && m.Target == signal.TargetPublisher:
+			c.mu.Lock()
+			pc := c.pub
+			c.mu.Unlock()
+			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+				c.t.Errorf("publisher answer: %v", err)
+			}
+		case m.Type == signal.TypeCandidate:
+			c.mu.Lock()
+			pc := c.pub
+			if m.Target == signal.TargetSubscriber {
+				pc = c.sub
+			}
+			c.mu.Unlock()
+			if pc != nil {
+				_ = pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex})
+			}
+		case m.Type == signal.TypePing:
+			c.send(signal.Message{Type: signal.TypePong})
+		}
+		c.mu.Lock()
+		c.events = append(c.events, m)
+		c.mu.Unlock()
+		select {
+		case c.eventCh <- m:
+		default:
+		}
+	}
+}
+
+func (c *testClient) answerSubscriber(offer string) {
+	c.mu.Lock()
+	if c.sub == nil {
+		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			c.mu.Unlock()
+			c.t.Errorf("new pc: %v", err)
+			return
+		}
+		pc.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, signal.TargetSubscriber) })
+		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			rt := &recvTrack{track: tr}
+			c.mu.Lock()
+			c.tracks[tr.ID()] = rt
+			c.mu.Unlock()
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				buf := make([]byte, 1500)
+				for {
+					n, _, err := tr.Read(buf)
+					if err != nil {
+						return
+					}
+					var p rtp.Packet
+					if p.Unmarshal(append([]byte(nil), buf[:n]...)) == nil {
+						rt.mu.Lock()
+						rt.pkts = append(rt.pkts, p)
+						rt.mu.Unlock()
+					}
+				}
+			}()
+		})
+		c.sub = pc
+	}
+	pc := c.sub
+	c.mu.Unlock()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		c.t.Errorf("subscriber offer: %v", err)
+		return
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(ans)
+	}
+	if err != nil {
+		c.t.Errorf("subscriber answer: %v", err)
+		return
+	}
+	c.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetSubscriber, SDP: pc.LocalDescription().SDP})
+}
+
+func (c *testClient) trickle(ic *webrtc.ICECandidate, target string) {
+	if ic == nil {
+		return
+	}
+	j := ic.ToJSON()
+	c.send(signal.Message{Type: signal.TypeCandidate, Target: target, Candidate: &signal.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+}
+
+// publish sends an offer with one Opus and one VP8 track.
+func (c *testClient) publish() (audio, video *webrtc.TrackLocalStaticRTP, videoSender *webrtc.RTPSender) {
+	c.t.Helper()
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pc.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, signal.TargetPublisher) })
+	audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", "s")
+	video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "v", "s")
+	if _, err := pc.AddTrack(audio); err != nil {
+		c.t.Fatal(err)
+	}
+	if videoSender, err = pc.AddTrack(video); err != nil {
+		c.t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.pub = pc
+	c.mu.Unlock()
+	c.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	return audio, video, videoSender
+}
+
+// waitFor returns the next event of type typ (skipping others).
+func (c *testClient) waitFor(typ string, d time.Duration) signal.Message {
+	c.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case m, ok := <-c.eventCh:
+			if !ok {
+				c.t.Fatalf("connection closed while waiting for %s", typ)
+			}
+			if m.Type == typ {
+				return m
+			}
+		case <-deadline:
+			c.t.Fatalf("no %s within %s", typ, d)
+		}
+	}
+}
+
+// waitError returns the next error event's code, or "" when the socket closed first.
+func (c *testClient) waitError(d time.Duration) signal.Code {
+	c.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case m, ok := <-c.eventCh:
+			if !ok {
+				return ""
+			}
+			if m.Type == signal.TypeError {
+				return m.Code
+			}
+		case <-deadline:
+			c.t.Fatalf("no error within %s", d)
+		}
+	}
+}
+
+func (c *testClient) track(id string) *recvTrack {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tracks[id]
+}
+
+func (c *testClient) trackCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.tracks)
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

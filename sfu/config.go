@@ -1,0 +1,192 @@
+package sfu
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/simulcast"
+)
+
+// Config is everything the server needs. cmd/surge fills it from defaults,
+// configs/sfu.yaml, SURGE_* environment variables and flags; tests build it
+// from DefaultConfig. The mapstructure tags are the configuration keys.
+type Config struct {
+	// ListenAddr is the public HTTP listener: WebSocket signaling at /rtc.
+	ListenAddr string `mapstructure:"listen_addr"`
+	// AdminAddr serves /metrics, /healthz, /readyz and /debug/pprof/.
+	AdminAddr string `mapstructure:"admin_addr"`
+	// Keys maps API keys to their secrets. Empty means the built-in dev key,
+	// which is only allowed while every listener is on loopback.
+	Keys map[string]string `mapstructure:"keys"`
+
+	RTC     RTCConfig     `mapstructure:"rtc"`
+	Room    RoomConfig    `mapstructure:"room"`
+	Signal  SignalConfig  `mapstructure:"signal"`
+	Forward ForwardConfig `mapstructure:"forward"`
+	// BWE tunes each subscriber's bandwidth estimation.
+	BWE BWEConfig `mapstructure:"bwe"`
+	// Simulcast tunes layer selection and switching.
+	Simulcast simulcast.Config `mapstructure:"simulcast"`
+
+	// DrainTimeout bounds graceful shutdown: after it the remaining sessions
+	// are closed anyway.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+}
+
+// RTCConfig is the media side.
+type RTCConfig struct {
+	// UDPAddr is the one UDP address all media uses (ICE UDP mux).
+	UDPAddr string `mapstructure:"udp_addr"`
+	// NAT1To1IPs are the public addresses advertised as host candidates when
+	// the server sits behind a 1:1 NAT (cloud VMs).
+	NAT1To1IPs []string `mapstructure:"nat_1to1_ips"`
+	// ICEServers are handed to clients in the joined message (STUN/TURN URLs).
+	ICEServers []signal.ICEServer `mapstructure:"ice_servers"`
+	// H264 enables H.264 (constrained baseline, packetization-mode 1) beside VP8.
+	H264 bool `mapstructure:"h264"`
+}
+
+// RoomConfig limits rooms.
+type RoomConfig struct {
+	MaxParticipants         int `mapstructure:"max_participants"`
+	MaxTracksPerParticipant int `mapstructure:"max_tracks_per_participant"`
+	// EmptyTimeout is how long an empty room lingers before it is closed.
+	EmptyTimeout time.Duration `mapstructure:"empty_timeout"`
+}
+
+// SignalConfig governs the WebSocket.
+type SignalConfig struct {
+	MaxMessageBytes int `mapstructure:"max_message_bytes"`
+	// PingInterval is how often the server pings; PingTimeout is the read
+	// deadline: a client silent for that long is disconnected.
+	PingInterval time.Duration `mapstructure:"ping_interval"`
+	PingTimeout  time.Duration `mapstructure:"ping_timeout"`
+	// JoinTimeout is how long a new socket may wait before sending join.
+	JoinTimeout time.Duration `mapstructure:"join_timeout"`
+}
+
+// ForwardConfig tunes the packet path.
+type ForwardConfig struct {
+	// PacketCacheSize is the number of packets kept per upstream track (and
+	// simulcast layer) to answer NACKs. Shared by all subscribers.
+	PacketCacheSize int `mapstructure:"packet_cache_size"`
+	// PLIThrottle is the minimum interval between keyframe requests sent
+	// upstream for one track layer.
+	PLIThrottle time.Duration `mapstructure:"pli_throttle"`
+}
+
+// BWEConfig tunes the per-subscriber bandwidth estimate: Pion's GCC fed by
+// the subscriber's transport-wide-cc feedback, or a loss-based estimate from
+// receiver reports when the subscriber did not negotiate transport-wide-cc.
+type BWEConfig struct {
+	// InitialBitrate is where every subscriber's estimate starts (bps). High
+	// enough that an unconstrained subscriber starts on the top layer; a
+	// weak link is found within a few seconds by delay and loss.
+	InitialBitrate int `mapstructure:"initial_bitrate"`
+	MinBitrate     int `mapstructure:"min_bitrate"`
+	MaxBitrate     int `mapstructure:"max_bitrate"`
+	// Interval is how often layers are re-allocated and the estimate read.
+	Interval time.Duration `mapstructure:"interval"`
+	// EventInterval rate-limits the bandwidth event sent to the client.
+	EventInterval time.Duration `mapstructure:"event_interval"`
+}
+
+// DefaultConfig is a loopback server with the dev key.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddr: "127.0.0.1:7880",
+		AdminAddr:  "127.0.0.1:7881",
+		RTC: RTCConfig{
+			UDPAddr: "127.0.0.1:7882",
+		},
+		Room: RoomConfig{
+			MaxParticipants:         100,
+			MaxTracksPerParticipant: 8,
+			EmptyTimeout:            10 * time.Second,
+		},
+		Signal: SignalConfig{
+			MaxMessageBytes: signal.MaxMessageBytes,
+			PingInterval:    10 * time.Second,
+			PingTimeout:     30 * time.Second,
+			JoinTimeout:     10 * time.Second,
+		},
+		Forward: ForwardConfig{
+			PacketCacheSize: 1024,
+			PLIThrottle:     500 * time.Millisecond,
+		},
+		BWE: BWEConfig{
+			InitialBitrate: 2_500_000,
+			MinBitrate:     100_000,
+			MaxBitrate:     20_000_000,
+			Interval:       100 * time.Millisecond,
+			EventInterval:  time.Second,
+		},
+		Simulcast:    simulcast.DefaultConfig(),
+		DrainTimeout: 30 * time.Second,
+	}
+}
+
+// UsesDevKey reports whether no keys are configured.
+func (c *Config) UsesDevKey() bool { return len(c.Keys) == 0 }
+
+// keys returns the configured keys, or the dev key.
+func (c *Config) keys() map[string]string {
+	if c.UsesDevKey() {
+		return map[string]string{auth.DevAPIKey: auth.DevAPISecret}
+	}
+	return c.Keys
+}
+
+// Validate rejects configurations the server must not run with.
+func (c *Config) Validate() error {
+	if c.Room.MaxParticipants < 1 || c.Room.MaxTracksPerParticipant < 1 {
+		return fmt.Errorf("%w: room.max_participants and room.max_tracks_per_participant must be at least 1", ErrConfig)
+	}
+	if c.Signal.MaxMessageBytes < 1024 {
+		return fmt.Errorf("%w: signal.max_message_bytes must be at least 1024", ErrConfig)
+	}
+	if c.Signal.PingInterval <= 0 || c.Signal.PingTimeout <= c.Signal.PingInterval {
+		return fmt.Errorf("%w: signal.ping_timeout must exceed signal.ping_interval > 0", ErrConfig)
+	}
+	if c.Forward.PacketCacheSize < 64 {
+		return fmt.Errorf("%w: forward.packet_cache_size must be at least 64", ErrConfig)
+	}
+	if c.BWE.MinBitrate <= 0 || c.BWE.InitialBitrate < c.BWE.MinBitrate || c.BWE.MaxBitrate < c.BWE.InitialBitrate || c.BWE.Interval <= 0 || c.BWE.EventInterval <= 0 {
+		return fmt.Errorf("%w: bwe needs 0 < min_bitrate <= initial_bitrate <= max_bitrate and positive intervals", ErrConfig)
+	}
+	if err := c.Simulcast.Validate(); err != nil {
+		return fmt.Errorf("%w: simulcast: %v", ErrConfig, err)
+	}
+	if c.BWE.MinBitrate <= 0 || c.BWE.InitialBitrate < c.BWE.MinBitrate || c.BWE.MaxBitrate < c.BWE.InitialBitrate || c.BWE.Interval <= 0 || c.BWE.EventInterval <= 0 {
+		return fmt.Errorf("%w: bwe needs 0 < min_bitrate <= initial_bitrate <= max_bitrate and positive intervals", ErrConfig)
+	}
+	if err := c.Simulcast.Validate(); err != nil {
+		return fmt.Errorf("%w: simulcast: %v", ErrConfig, err)
+	}
+	if c.UsesDevKey() {
+		for name, addr := range map[string]string{"listen_addr": c.ListenAddr, "admin_addr": c.AdminAddr, "rtc.udp_addr": c.RTC.UDPAddr} {
+			if !isLoopback(addr) {
+				return fmt.Errorf("%w: %s=%s is not loopback; the built-in dev key may only serve loopback, configure keys to listen elsewhere", ErrDevKeyExposed, name, addr)
+			}
+		}
+		if len(c.RTC.NAT1To1IPs) > 0 {
+			return fmt.Errorf("%w: rtc.nat_1to1_ips is set; configure keys before exposing the server", ErrDevKeyExposed)
+		}
+	}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,259 @@
+package sfu
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/simulcast"
+)
+
+// controller is one subscriber's congestion control: every BWE.Interval it
+// reads the subscriber's bandwidth estimate (GCC from transport-wide-cc
+// feedback, or a loss-based estimate from receiver reports when the client
+// did not negotiate transport-wide-cc), splits it across the video tracks
+// the subscriber receives (simulcast.Allocator), lets each DownTrack's
+// Selector pick a layer, and keeps asking for the keyframes pending switches
+// wait for. It runs off the packet path: the forwarders only see SetTarget.
+type controller struct {
+	p     *Participant
+	cfg   BWEConfig
+	m     *metrics.SFU
+	est   cc.BandwidthEstimator // nil if GCC is not available
+	loss  *simulcast.LossEstimator
+	alloc *simulcast.Allocator
+
+	done chan struct{}
+	once sync.Once
+
+	// Owned by the run goroutine.
+	downs     []*DownTrack
+	videos    []*DownTrack
+	demands   []simulcast.TrackDemand
+	budgets   []int64
+	state     map[*DownTrack]*trackState
+	sdp       *webrtc.SessionDescription
+	twcc      bool
+	rrSeen    uint64
+	estimate  int64
+	lastEvent time.Time
+	eventBps  int64
+}
+
+// trackState is what the controller last reported for a DownTrack, so
+// gauges and client events change only on change.
+type trackState struct {
+	layer  int  // last announced forwarded layer
+	paused bool // counted in the paused-tracks gauge
+}
+
+func newController(p *Participant, est cc.BandwidthEstimator) *controller {
+	cfg := p.srv.cfg.BWE
+	return &controller{
+		p:        p,
+		cfg:      cfg,
+		m:        p.srv.m,
+		est:      est,
+		loss:     simulcast.NewLossEstimator(int64(cfg.InitialBitrate), int64(cfg.MinBitrate), int64(cfg.MaxBitrate)),
+		alloc:    simulcast.NewAllocator(p.srv.cfg.Simulcast),
+		done:     make(chan struct{}),
+		state:    map[*DownTrack]*trackState{},
+		estimate: int64(cfg.InitialBitrate),
+	}
+}
+
+func (c *controller) stop() { c.once.Do(func() { close(c.done) }) }
+
+func (c *controller) run() {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	defer c.forgetAll()
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-t.C:
+			c.tick(now)
+		}
+	}
+}
+
+func (c *controller) tick(now time.Time) {
+	c.downs = c.p.downTracks(c.downs)
+	slices.SortFunc(c.downs, func(a, b *DownTrack) int { return cmp.Compare(a.order, b.order) })
+	c.videos = c.videos[:0]
+	c.demands = c.demands[:0]
+	audio := 0
+	for _, d := range c.downs {
+		if d.kind != webrtc.RTPCodecTypeVideo {
+			audio++
+			continue
+		}
+		c.videos = append(c.videos, d)
+		c.demands = append(c.demands, simulcast.TrackDemand{
+			LayerBitrates: d.receiver.bitrates(now),
+			MaxLayer:      int(d.maxLayer.Load()),
+			Visible:       d.visible.Load(),
+			Current:       d.selector.Layer(),
+		})
+	}
+	c.estimate = c.readEstimate(now)
+	c.budgets = c.alloc.Allocate(c.estimate, audio, c.demands, c.budgets)
+	for i, d := range c.videos {
+		in := simulcast.Inputs{
+			LayerBitrates: c.demands[i].LayerBitrates,
+			Budget:        c.budgets[i],
+			Loss:          float64(d.fracLost.Load()) / 256,
+			MaxLayer:      c.demands[i].MaxLayer,
+			Visible:       c.demands[i].Visible,
+		}
+		dec := d.selector.Decide(in, now)
+		if dec.Changed {
+			d.setTarget(dec.Layer, now)
+			c.countSwitch(dec)
+		}
+		d.keyframeRequest(now)
+		c.report(d)
+	}
+	c.forgetGone()
+	c.sendEstimate(now)
+}
+
+// readEstimate is GCC's estimate when the subscriber sends transport-wide-cc
+// feedback, else the loss-based one, fed once per new receiver report.
+func (c *controller) readEstimate(now time.Time) int64 {
+	if c.est != nil && c.negotiatedTWCC() {
+		return int64(c.est.GetTargetBitrate())
+	}
+	var reports uint64
+	var worst uint32
+	for _, d := range c.downs {
+		reports += d.rrCount.Load()
+		worst = max(worst, d.fracLost.Load())
+	}
+	if reports != c.rrSeen {
+		c.rrSeen = reports
+		c.loss.Update(float64(worst)/256, now)
+	}
+	return c.loss.Estimate()
+}
+
+func (c *controller) negotiatedTWCC() bool {
+	c.p.mu.Lock()
+	pc := c.p.subPC
+	c.p.mu.Unlock()
+	sd := pc.CurrentRemoteDescription()
+	if sd != c.sdp {
+		c.sdp = sd
+		c.twcc = sd != nil && strings.Contains(sd.SDP, "transport-wide-cc")
+	}
+	return c.twcc
+}
+
+var switchReasons = map[simulcast.Reason]metrics.SwitchReason{
+	simulcast.ReasonBandwidth:  metrics.SwitchBandwidth,
+	simulcast.ReasonUpgrade:    metrics.SwitchBandwidth,
+	simulcast.ReasonResume:     metrics.SwitchBandwidth,
+	simulcast.ReasonLoss:       metrics.SwitchLoss,
+	simulcast.ReasonPreference: metrics.SwitchPreference,
+	simulcast.ReasonInvisible:  metrics.SwitchPreference,
+	simulcast.ReasonLayerLost:  metrics.SwitchLayerUnavailable,
+}
+
+func (c *controller) countSwitch(dec simulcast.Decision) {
+	r, ok := switchReasons[dec.Reason]
+	if !ok { // the first decision is a start, not a switch
+		return
+	}
+	dir := metrics.Down
+	if dec.Up() {
+		dir = metrics.Up
+	}
+	c.m.LayerSwitches(dir, r).Inc()
+}
+
+// report updates gauges and tells the client when a track's forwarded
+// layer changed.
+func (c *controller) report(d *DownTrack) {
+	st := c.state[d]
+	if st == nil {
+		st = &trackState{layer: simulcast.LayerPaused}
+		c.state[d] = st
+	}
+	paused := d.selector.Layer() == simulcast.LayerPaused && d.selector.Decided()
+	if paused != st.paused {
+		st.paused = paused
+		if paused {
+			c.m.SimulcastPausedTracks().Inc()
+		} else {
+			c.m.SimulcastPausedTracks().Dec()
+		}
+	}
+	cur := int(d.curLayer.Load())
+	if cur == st.layer {
+		return
+	}
+	if st.layer >= 0 {
+		c.m.CurrentLayer(metrics.Layer(st.layer)).Dec()
+	}
+	if cur >= 0 {
+		c.m.CurrentLayer(metrics.Layer(cur)).Inc()
+	}
+	st.layer = cur
+	isPaused := cur < 0
+	c.p.send(signal.Message{Type: signal.TypeLayer, TrackID: d.id, Layer: signal.LayerName(cur), Paused: &isPaused})
+}
+
+// forgetGone drops the state of tracks no longer subscribed.
+func (c *controller) forgetGone() {
+	if len(c.state) == len(c.videos) {
+		return
+	}
+	for d := range c.state {
+		if !slices.Contains(c.videos, d) {
+			c.forget(d)
+		}
+	}
+}
+
+func (c *controller) forgetAll() {
+	for d := range c.state {
+		c.forget(d)
+	}
+}
+
+func (c *controller) forget(d *DownTrack) {
+	st := c.state[d]
+	if st.layer >= 0 {
+		c.m.CurrentLayer(metrics.Layer(st.layer)).Dec()
+	}
+	if st.paused {
+		c.m.SimulcastPausedTracks().Dec()
+	}
+	delete(c.state, d)
+}
+
+// sendEstimate exports the estimate and tells the client when it moved by
+// more than 10 %, at most once per EventInterval.
+func (c *controller) sendEstimate(now time.Time) {
+	if now.Sub(c.lastEvent) < c.cfg.EventInterval {
+		return
+	}
+	c.m.BandwidthEstimate().Observe(float64(c.estimate))
+	diff := c.estimate - c.eventBps
+	if diff < 0 {
+		diff = -diff
+	}
+	if c.eventBps != 0 && diff*10 < c.eventBps {
+		return
+	}
+	c.lastEvent, c.eventBps = now, c.estimate
+	c.p.send(signal.Message{Type: signal.TypeBandwidth, BitrateBps: c.estimate})
+}

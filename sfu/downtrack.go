@@ -1,0 +1,315 @@
+package sfu
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/simulcast"
+)
+
+// DownTrack is one published track as one subscriber receives it. It is the
+// SFU's own webrtc.TrackLocal: at Bind it learns the subscriber's SSRC,
+// payload type and header-extension IDs, and from then on it rewrites every
+// packet of the upstream track (any simulcast layer) into one outgoing stream
+// with its own sequence numbers and timestamps, and writes it straight to the
+// subscriber's SRTP stream.
+//
+// Packets arrive from the Receiver's read loops (one per simulcast layer) and
+// retransmissions from this DownTrack's RTCP loop, so the rewrite state is
+// guarded by one mutex; it is uncontended in steady state (one layer flows).
+type DownTrack struct {
+	id       string
+	streamID string
+	kind     webrtc.RTPCodecType
+	mk       metrics.Kind
+	codec    webrtc.RTPCodecCapability
+	receiver *Receiver
+	sub      *Participant
+	m        *metrics.SFU
+
+	bound  atomic.Bool
+	sender *webrtc.RTPSender // set once AddTrack returned; read by the RTCP loop
+
+	// Subscriber preferences (subscription message) and what is on the
+	// wire, shared between the signaling, forwarding and control goroutines.
+	maxLayer atomic.Int32
+	visible  atomic.Bool
+	curLayer atomic.Int32        // layer forwarded now, -1 paused
+	fracLost atomic.Uint32       // last receiver report's fraction lost (0..255)
+	rrCount  atomic.Uint64       // receiver reports seen, so the loss estimate takes each once
+	order    uint64              // subscription order: the allocator serves earlier tracks first
+	selector *simulcast.Selector // owned by the subscriber's controller goroutine
+	notified int                 // controller-owned: layer last announced to the client
+
+	mu      sync.Mutex
+	writer  webrtc.TrackLocalWriter
+	ssrc    uint32
+	pt      uint8
+	absID   uint8 // subscriber's abs-capture-time extension ID, 0 = not negotiated
+	fwd     *simulcast.Forwarder
+	hdr     rtp.Header
+	extBuf  [4]rtp.Extension
+	scratch [maxPacketSize]byte
+	rtxBuf  [maxPacketSize]byte
+	rtxPkt  rtp.Packet
+}
+
+func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
+	d := &DownTrack{
+		id:       r.id,
+		streamID: r.pub.id,
+		kind:     r.kind,
+		mk:       r.mk,
+		codec:    r.codec,
+		receiver: r,
+		sub:      sub,
+		m:        r.m,
+		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.kind == webrtc.RTPCodecTypeVideo),
+		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
+		notified: simulcast.LayerPaused,
+	}
+	d.maxLayer.Store(simulcast.LayerFull)
+	d.visible.Store(true)
+	d.curLayer.Store(simulcast.LayerPaused)
+	return d
+}
+
+// dropReasons maps the Forwarder's verdicts to drop counters.
+var dropReasons = [simulcast.NumVerdicts]metrics.DropReason{
+	simulcast.DropNotTarget:    metrics.DropNotTargetLayer,
+	simulcast.DropPaused:       metrics.DropPaused,
+	simulcast.DropWaitKeyframe: metrics.DropWaitingKeyframe,
+	simulcast.DropTooOld:       metrics.DropTooOld,
+	simulcast.DropDuplicate:    metrics.DropTooOld,
+	simulcast.DropInvalid:      metrics.DropMalformed,
+}
+
+// ID is the track id the subscriber sees (the published track's id).
+func (d *DownTrack) ID() string { return d.id }
+
+// RID is empty: a subscriber receives one stream whatever layer it carries.
+func (d *DownTrack) RID() string { return "" }
+
+// StreamID is the publisher's participant id.
+func (d *DownTrack) StreamID() string { return d.streamID }
+
+// Kind is audio or video.
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// Bind is called by Pion when the subscriber's answer makes the track live.
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var codec webrtc.RTPCodecParameters
+	found := false
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, d.codec.MimeType) {
+			codec, found = c, true
+			break
+		}
+	}
+	if !found {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.mu.Lock()
+	d.writer = ctx.WriteStream()
+	d.ssrc = uint32(ctx.SSRC())
+	d.pt = uint8(codec.PayloadType)
+	d.absID = 0
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == uriAbsCaptureTime {
+			d.absID = uint8(e.ID)
+		}
+	}
+	d.mu.Unlock()
+	d.bound.Store(true)
+	return codec, nil
+}
+
+// Unbind stops writes; Pion calls it when the sender stops.
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.bound.Store(false)
+	return nil
+}
+
+// writeRTP forwards one upstream packet. It never blocks on the network for
+// long: an SRTP write is an encrypt and a non-blocking UDP send on the shared
+// socket, so a slow or vanished subscriber costs the others nothing; a failed
+// write is counted and dropped.
+func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Time) {
+	if !d.bound.Load() {
+		return
+	}
+	d.mu.Lock()
+	out, v := d.fwd.Accept(layer, &pkt.Header, pkt.Payload, now, d.scratch[:])
+	if v != simulcast.Forward {
+		paused := d.fwd.CurrentLayer() == simulcast.LayerPaused
+		d.mu.Unlock()
+		if paused {
+			d.curLayer.Store(simulcast.LayerPaused)
+		}
+		d.m.Dropped(dropReasons[v]).Inc()
+		return
+	}
+	if out.Switched {
+		d.curLayer.Store(int32(out.To))
+		d.m.SwitchLatency().Observe(out.SwitchDelay.Seconds())
+	}
+	d.send(out, abs)
+	d.mu.Unlock()
+}
+
+// setTarget points the forwarder at layer; the switch happens at its keyframe.
+func (d *DownTrack) setTarget(layer int, now time.Time) {
+	d.mu.Lock()
+	d.fwd.SetTarget(layer, now)
+	if layer == simulcast.LayerPaused && d.fwd.CurrentLayer() == simulcast.LayerPaused {
+		d.curLayer.Store(simulcast.LayerPaused)
+	}
+	d.mu.Unlock()
+}
+
+// keyframeRequest asks the publisher for a keyframe of the layer a pending
+// switch waits for (throttled and retried by the forwarder).
+func (d *DownTrack) keyframeRequest(now time.Time) {
+	d.mu.Lock()
+	layer, ok := d.fwd.KeyframeRequest(now)
+	d.mu.Unlock()
+	if ok && d.receiver.requestKeyframe(layer, now) {
+		d.m.SwitchPLIs().Inc()
+	}
+}
+
+// send builds the subscriber's header and writes; d.mu is held.
+func (d *DownTrack) send(out simulcast.Output, abs []byte) {
+	h := &d.hdr
+	h.Version = 2
+	h.Padding = false
+	h.Marker = out.Marker
+	h.PayloadType = d.pt
+	h.SequenceNumber = out.SequenceNumber
+	h.Timestamp = out.Timestamp
+	h.SSRC = d.ssrc
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = d.extBuf[:0]
+	if d.absID != 0 && len(abs) > 0 {
+		_ = h.SetExtension(d.absID, abs)
+	}
+	if _, err := d.writer.WriteRTP(h, out.Payload); err != nil {
+		d.m.Dropped(metrics.DropWriteError).Inc()
+		return
+	}
+	d.m.Sent(d.mk, h.MarshalSize()+len(out.Payload))
+}
+
+// retransmit answers a NACK for outSeq from the upstream packet cache.
+func (d *DownTrack) retransmit(outSeq uint16) {
+	d.m.NACKRequests().Inc()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.bound.Load() {
+		return
+	}
+	layer, inSeq, ok := d.fwd.Retransmission(outSeq)
+	if !ok {
+		d.m.Dropped(metrics.DropCacheMiss).Inc()
+		return
+	}
+	n := d.receiver.loadPacket(layer, inSeq, d.rtxBuf[:])
+	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
+		d.m.Dropped(metrics.DropCacheMiss).Inc()
+		return
+	}
+	out, ok := d.fwd.RewriteRetransmission(outSeq, &d.rtxPkt.Header, d.rtxPkt.Payload, d.scratch[:])
+	if !ok {
+		d.m.Dropped(metrics.DropCacheMiss).Inc()
+		return
+	}
+	var abs []byte
+	if id := d.receiver.absID; id != 0 {
+		abs = d.rtxPkt.Header.GetExtension(id)
+	}
+	d.send(out, abs)
+	d.m.NACKAnswered().Inc()
+}
+
+// readRTCP handles the subscriber's RTCP for this track until the sender
+// stops. Reading is also what lets Pion's interceptors see the feedback.
+func (d *DownTrack) readRTCP() {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := d.sender.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
+				d.sub.log.Debug("subscriber RTCP read ended", "track", d.id, "err", err)
+			}
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			d.m.Dropped(metrics.DropMalformed).Inc()
+			continue
+		}
+		now := time.Now()
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.receiver.requestKeyframe(d.currentLayer(), now)
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					for _, seq := range pair.PacketList() {
+						d.retransmit(seq)
+					}
+				}
+			case *rtcp.ReceiverReport:
+				d.observeRTT(p.Reports, now)
+			}
+		}
+	}
+}
+
+// currentLayer is the layer a subscriber's PLI should refresh.
+func (d *DownTrack) currentLayer() int {
+	if l := int(d.curLayer.Load()); l >= 0 {
+		return l
+	}
+	return 0
+}
+
+// observeRTT derives round-trip time from a receiver report block that
+// echoes one of our sender reports (RFC 3550 §6.4.1).
+func (d *DownTrack) observeRTT(reports []rtcp.ReceptionReport, now time.Time) {
+	d.mu.Lock()
+	ssrc := d.ssrc
+	d.mu.Unlock()
+	for _, r := range reports {
+		if r.SSRC != ssrc {
+			continue
+		}
+		d.fracLost.Store(uint32(r.FractionLost))
+		d.rrCount.Add(1)
+		if r.LastSenderReport == 0 {
+			continue
+		}
+		ntp := ntpMiddle32(now)
+		rtt := ntp - r.LastSenderReport - r.Delay
+		if rtt < 1<<31 { // a wrapped negative means clock trouble; ignore
+			d.m.RTT().Observe(float64(rtt) / 65536)
+		}
+	}
+}
+
+func ntpMiddle32(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return uint32(secs<<16 | frac>>16)
+}

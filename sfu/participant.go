@@ -1,0 +1,418 @@
+package sfu
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/signal"
+)
+
+// Participant is one client in a room: its signaling session and two
+// PeerConnections. The client offers on the publish side; the server offers
+// on the subscribe side. With one offerer per PeerConnection, renegotiation
+// as tracks come and go never glares.
+type Participant struct {
+	id    string
+	grant auth.Grant
+	room  *Room
+	sess  *session
+	srv   *Server
+	log   *slog.Logger
+
+	wg sync.WaitGroup // read loops of published tracks, RTCP loops of subscriptions
+
+	mu        sync.Mutex
+	pubPC     *webrtc.PeerConnection
+	subPC     *webrtc.PeerConnection
+	receivers map[*webrtc.RTPReceiver]*Receiver
+	downs     map[string]*DownTrack // by track id
+	closed    bool
+
+	ctrl *controller // nil without the subscribe grant
+
+	negMu         sync.Mutex
+	offerInFlight bool
+	offerPending  bool
+}
+
+func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Participant {
+	id := newID("PA_")
+	return &Participant{
+		id:        id,
+		grant:     g,
+		room:      room,
+		sess:      sess,
+		srv:       srv,
+		log:       srv.log.With("room", room.name, "participant", id, "identity", g.Identity),
+		receivers: map[*webrtc.RTPReceiver]*Receiver{},
+		downs:     map[string]*DownTrack{},
+	}
+}
+
+func (p *Participant) info() signal.ParticipantInfo {
+	pi := signal.ParticipantInfo{ID: p.id, Identity: p.grant.Identity}
+	p.mu.Lock()
+	rs := make([]*Receiver, 0, len(p.receivers))
+	for _, r := range p.receivers {
+		rs = append(rs, r)
+	}
+	p.mu.Unlock()
+	for _, r := range rs {
+		pi.Tracks = append(pi.Tracks, r.info())
+	}
+	return pi
+}
+
+func (p *Participant) send(m signal.Message) { p.sess.send(m) }
+
+// newPC builds a PeerConnection that trickles its candidates to the client
+// and ends the participant if ICE fails (the peer vanished).
+func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string) {
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		p.send(signal.Message{Type: signal.TypeCandidate, Target: target, Candidate: &signal.Candidate{
+			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
+		}})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			p.log.Info("peer connection failed; removing participant", "pc", target)
+			p.sess.close()
+		}
+	})
+}
+
+// startSubscriber creates the subscribe PeerConnection at join.
+func (p *Participant) startSubscriber() error {
+	if !p.grant.CanSubscribe {
+		return nil
+	}
+	pc, est, err := p.srv.engine.newSubscriberPC()
+	if err != nil {
+		return err
+	}
+	p.wirePC(pc, signal.TargetSubscriber)
+	p.mu.Lock()
+	p.subPC = pc
+	p.mu.Unlock()
+	p.ctrl = newController(p, est)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.ctrl.run()
+	}()
+	return nil
+}
+
+// handlePublisherOffer applies the client's offer on the publish side and answers.
+func (p *Participant) handlePublisherOffer(offerSDP string) error {
+	if !p.grant.CanPublish {
+		return signal.Errorf(signal.CodeForbidden, "token does not grant publish")
+	}
+	var parsed sdp.SessionDescription
+	if err := parsed.Unmarshal([]byte(offerSDP)); err != nil {
+		return signal.Errorf(signal.CodeInvalidSDP, "offer does not parse: %v", err)
+	}
+	if n := countSendingMedia(&parsed); n > p.srv.cfg.Room.MaxTracksPerParticipant {
+		return signal.Errorf(signal.CodeTooManyTracks, "offer publishes %d tracks; the limit is %d per participant", n, p.srv.cfg.Room.MaxTracksPerParticipant)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	pc := p.pubPC
+	p.mu.Unlock()
+	if pc == nil {
+		var err error
+		if pc, err = p.srv.engine.publish.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}); err != nil {
+			return err
+		}
+		p.wirePC(pc, signal.TargetPublisher)
+		pc.OnTrack(p.onTrack)
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			_ = pc.Close()
+			return ErrClosed
+		}
+		p.pubPC = pc
+		p.mu.Unlock()
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		return signal.Errorf(signal.CodeInvalidSDP, "offer rejected: %v", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return signal.Errorf(signal.CodeInvalidSDP, "cannot answer offer: %v", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err)
+	}
+	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	return nil
+}
+
+// countSendingMedia counts audio/video sections the client sends on.
+func countSendingMedia(s *sdp.SessionDescription) int {
+	n := 0
+	for _, m := range s.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" {
+			continue
+		}
+		recvOnly := false
+		for _, a := range m.Attributes {
+			if a.Key == "recvonly" || a.Key == "inactive" {
+				recvOnly = true
+			}
+		}
+		if !recvOnly && m.MediaName.Port.Value != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// onTrack runs once per upstream layer: the first layer of a track creates
+// and publishes its Receiver, later simulcast layers join it.
+func (p *Participant) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	r, existed := p.receivers[recv]
+	if !existed {
+		r = newReceiver(newID("TR_"), p, track, recv, p.srv.cfg.Forward, p.srv.m)
+		r.onEnd = p.onTrackEnd
+		p.receivers[recv] = r
+	}
+	p.mu.Unlock()
+	if err := r.addLayer(track, &p.wg); err != nil {
+		p.log.Warn("ignoring upstream layer", "track", r.id, "err", err)
+		p.send(signal.ErrorMessage(err))
+		return
+	}
+	if !existed {
+		p.srv.m.TracksPublished(r.mk).Inc()
+		p.log.Info("track published", "track", r.id, "kind", r.kind.String(), "codec", r.codec.MimeType, "rid", track.RID())
+		p.room.publish(p, r)
+	}
+}
+
+func (p *Participant) onTrackEnd(r *Receiver) {
+	p.mu.Lock()
+	for k, v := range p.receivers {
+		if v == r {
+			delete(p.receivers, k)
+		}
+	}
+	p.mu.Unlock()
+	p.srv.m.TracksPublished(r.mk).Dec()
+	p.room.unpublish(r)
+}
+
+// subscribe adds a DownTrack for r and renegotiates.
+func (p *Participant) subscribe(r *Receiver) {
+	p.mu.Lock()
+	if p.closed || p.subPC == nil || p.downs[r.id] != nil {
+		p.mu.Unlock()
+		return
+	}
+	d := newDownTrack(r, p)
+	d.order = p.srv.subscriptions.Add(1)
+	sender, err := p.subPC.AddTrack(d)
+	if err != nil {
+		p.mu.Unlock()
+		p.log.Warn("cannot add subscribed track", "track", r.id, "err", err)
+		return
+	}
+	d.sender = sender
+	p.downs[r.id] = d
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		d.readRTCP()
+	}()
+	r.addDown(d)
+	p.srv.m.TracksSubscribed(d.mk).Inc()
+	p.negotiate()
+}
+
+// unsubscribe removes r's DownTrack and renegotiates.
+func (p *Participant) unsubscribe(r *Receiver) {
+	p.mu.Lock()
+	d := p.downs[r.id]
+	if d == nil {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.downs, r.id)
+	pc, closed := p.subPC, p.closed
+	p.mu.Unlock()
+	r.removeDown(d)
+	p.srv.m.TracksSubscribed(d.mk).Dec()
+	if closed {
+		return
+	}
+	if err := pc.RemoveTrack(d.sender); err != nil {
+		p.log.Debug("remove track", "track", r.id, "err", err)
+	}
+	p.negotiate()
+}
+
+// negotiate sends a subscriber offer, or marks one pending while an offer
+// awaits its answer: one offer in flight at a time.
+func (p *Participant) negotiate() {
+	p.negMu.Lock()
+	defer p.negMu.Unlock()
+	if p.offerInFlight {
+		p.offerPending = true
+		return
+	}
+	p.mu.Lock()
+	pc, closed := p.subPC, p.closed
+	p.mu.Unlock()
+	if closed || pc == nil {
+		return
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.log.Warn("subscriber offer failed", "err", err)
+		return
+	}
+	p.offerInFlight = true
+	p.offerPending = false
+	p.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetSubscriber, SDP: pc.LocalDescription().SDP})
+}
+
+// handleSubscriberAnswer applies the client's answer to the last offer.
+func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
+	p.negMu.Lock()
+	if !p.offerInFlight {
+		p.negMu.Unlock()
+		return signal.Errorf(signal.CodeBadRequest, "no subscriber offer is awaiting an answer")
+	}
+	p.mu.Lock()
+	pc := p.subPC
+	p.mu.Unlock()
+	err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP})
+	if err != nil {
+		p.negMu.Unlock()
+		// Leave the offer in flight: the client may send a corrected answer.
+		return signal.Errorf(signal.CodeInvalidSDP, "answer rejected: %v", err)
+	}
+	p.offerInFlight = false
+	pending := p.offerPending
+	p.negMu.Unlock()
+	if pending {
+		p.negotiate()
+	}
+	return nil
+}
+
+// handleCandidate adds a trickled client candidate.
+func (p *Participant) handleCandidate(target string, c *signal.Candidate) error {
+	p.mu.Lock()
+	pc := p.pubPC
+	if target == signal.TargetSubscriber {
+		pc = p.subPC
+	}
+	p.mu.Unlock()
+	if pc == nil {
+		return signal.Errorf(signal.CodeBadRequest, "no %s connection yet: send the offer first", target)
+	}
+	if strings.TrimSpace(c.Candidate) == "" {
+		return nil // end-of-candidates
+	}
+	err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
+	if err != nil {
+		return signal.Errorf(signal.CodeBadRequest, "bad candidate: %v", err)
+	}
+	return nil
+}
+
+// writeRTCP sends RTCP to the publisher.
+func (p *Participant) writeRTCP(pkts []rtcp.Packet) error {
+	p.mu.Lock()
+	pc := p.pubPC
+	p.mu.Unlock()
+	if pc == nil {
+		return ErrClosed
+	}
+	return pc.WriteRTCP(pkts)
+}
+
+// close tears down both PeerConnections and waits for every goroutine the
+// participant started. The room has already removed it.
+func (p *Participant) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	if p.ctrl != nil {
+		p.ctrl.stop()
+	}
+	pub, sub := p.pubPC, p.subPC
+	downs := p.downs
+	p.downs = map[string]*DownTrack{}
+	p.mu.Unlock()
+	for _, d := range downs {
+		d.receiver.removeDown(d)
+		p.srv.m.TracksSubscribed(d.mk).Dec()
+	}
+	if pub != nil {
+		if err := pub.Close(); err != nil {
+			p.log.Debug("close publisher pc", "err", err)
+		}
+	}
+	if sub != nil {
+		if err := sub.Close(); err != nil {
+			p.log.Debug("close subscriber pc", "err", err)
+		}
+	}
+	p.wg.Wait()
+}
+
+// handleSubscription applies a subscriber's layer preference for one track.
+func (p *Participant) handleSubscription(m signal.Message) error {
+	p.mu.Lock()
+	d := p.downs[m.TrackID]
+	p.mu.Unlock()
+	if d == nil {
+		return signal.Errorf(signal.CodeUnknownTrack, "not subscribed to track %q", m.TrackID)
+	}
+	if m.MaxLayer != "" {
+		d.maxLayer.Store(int32(signal.LayerIndex(m.MaxLayer)))
+	}
+	if m.Paused != nil {
+		d.visible.Store(!*m.Paused)
+	}
+	return nil
+}
+
+// downTracks returns the participant's subscriptions in subscription order.
+func (p *Participant) downTracks(dst []*DownTrack) []*DownTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	dst = dst[:0]
+	for _, d := range p.downs {
+		dst = append(dst, d)
+	}
+	return dst
+}

@@ -1,0 +1,313 @@
+package sfu
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/simulcast"
+)
+
+const maxLayers = 3
+
+// Receiver is one published track: its upstream layers (one for audio or
+// plain video, up to three for simulcast), the packet cache of each, and the
+// DownTracks it fans out to. Each layer has one read loop, which owns the
+// layer's packets; everything else reads atomics.
+type Receiver struct {
+	id    string
+	pub   *Participant
+	kind  webrtc.RTPCodecType
+	mk    metrics.Kind
+	codec webrtc.RTPCodecCapability
+	absID uint8 // publisher's abs-capture-time extension ID, 0 = none
+	vp8   bool
+	m     *metrics.SFU
+	cfg   ForwardConfig
+
+	mu     sync.Mutex // guards layers and downs writes
+	layers [maxLayers]*upLayer
+	live   int // running read loops; the track ends when the last stops
+	downs  atomic.Pointer[[]*DownTrack]
+
+	statsMu sync.Mutex
+	rates   [maxLayers]int64
+	ratesAt time.Time
+
+	onEnd func(*Receiver) // called once when every layer's loop has stopped
+}
+
+type upLayer struct {
+	track   *webrtc.TrackRemote
+	ssrc    uint32
+	cache   *packetCache
+	lastPLI atomic.Int64 // unix nanos of the last keyframe request sent upstream
+
+	// Written by the layer's read loop, read by subscribers' controllers.
+	bytes        atomic.Uint64
+	frames       atomic.Uint64
+	lastPacket   atomic.Int64 // unix nanos
+	lastKeyframe atomic.Int64 // unix nanos
+
+	meter rateMeter // guarded by Receiver.statsMu
+}
+
+// layerLiveFor is how long a layer may be silent before it counts as gone
+// (a browser stops sending f when its own uplink is short).
+const layerLiveFor = time.Second
+
+func newReceiver(id string, pub *Participant, track *webrtc.TrackRemote, recv *webrtc.RTPReceiver, cfg ForwardConfig, m *metrics.SFU) *Receiver {
+	r := &Receiver{
+		id:    id,
+		pub:   pub,
+		kind:  track.Kind(),
+		mk:    metrics.KindVideo,
+		codec: track.Codec().RTPCodecCapability,
+		m:     m,
+		cfg:   cfg,
+	}
+	if r.kind == webrtc.RTPCodecTypeAudio {
+		r.mk = metrics.KindAudio
+	}
+	r.vp8 = strings.EqualFold(r.codec.MimeType, webrtc.MimeTypeVP8)
+	for _, e := range recv.GetParameters().HeaderExtensions {
+		if e.URI == uriAbsCaptureTime {
+			r.absID = uint8(e.ID)
+		}
+	}
+	empty := []*DownTrack{}
+	r.downs.Store(&empty)
+	return r
+}
+
+// info describes the track for signaling.
+func (r *Receiver) info() signal.TrackInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ti := signal.TrackInfo{ID: r.id, ParticipantID: r.pub.id, StreamID: r.pub.id, Kind: r.kind.String(), Codec: r.codec.MimeType}
+	for i, l := range r.layers {
+		if l != nil && l.track.RID() != "" {
+			ti.Layers = append(ti.Layers, signal.LayerName(i))
+		}
+	}
+	return ti
+}
+
+// layerOf maps a simulcast RID to a layer; a plain track is layer 0.
+func layerOf(rid string) int {
+	if rid == "" {
+		return 0
+	}
+	return signal.LayerIndex(rid)
+}
+
+// addLayer starts the read loop of one upstream layer. wg is the publishing
+// participant's, so closing the participant waits for the loop.
+func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error {
+	l := layerOf(track.RID())
+	if l < 0 {
+		return signal.Errorf(signal.CodeBadRequest, "unknown simulcast rid %q: use q, h and f", track.RID())
+	}
+	ul := &upLayer{track: track, ssrc: uint32(track.SSRC()), cache: newPacketCache(r.cfg.PacketCacheSize)}
+	r.mu.Lock()
+	if r.layers[l] != nil {
+		r.mu.Unlock()
+		return signal.Errorf(signal.CodeBadRequest, "rid %q sent twice", track.RID())
+	}
+	r.layers[l] = ul
+	r.live++
+	r.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.readLoop(l, ul)
+		r.mu.Lock()
+		r.live--
+		end := r.live == 0
+		r.mu.Unlock()
+		if end && r.onEnd != nil {
+			r.onEnd(r)
+		}
+	}()
+	return nil
+}
+
+// readLoop is the hot path: read into a reused buffer, cache, fan out.
+func (r *Receiver) readLoop(layer int, ul *upLayer) {
+	buf := make([]byte, maxPacketSize)
+	var pkt rtp.Packet
+	for {
+		n, _, err := ul.track.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				r.pub.log.Debug("track read ended", "track", r.id, "layer", layer, "err", err)
+			}
+			return
+		}
+		r.forward(layer, ul, buf[:n], &pkt)
+	}
+}
+
+// forward handles one upstream packet; split out of readLoop so benchmarks
+// can drive the fan-out without a network.
+func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet) {
+	now := time.Now()
+	if err := pkt.Unmarshal(raw); err != nil {
+		r.m.Dropped(metrics.DropMalformed).Inc()
+		return
+	}
+	r.m.Received(r.mk, len(raw))
+	ul.cache.store(pkt.SequenceNumber, raw)
+	ul.bytes.Add(uint64(len(raw)))
+	ul.lastPacket.Store(now.UnixNano())
+	if pkt.Marker {
+		ul.frames.Add(1)
+	}
+	if r.vp8 && simulcast.IsKeyframeStart(pkt.Payload) {
+		ul.lastKeyframe.Store(now.UnixNano())
+	}
+	var abs []byte
+	if r.absID != 0 {
+		abs = pkt.Header.GetExtension(r.absID)
+	}
+	downs := *r.downs.Load()
+	for _, d := range downs {
+		d.writeRTP(layer, pkt, abs, now)
+	}
+	if len(downs) > 0 {
+		r.m.ForwardLatency().Observe(time.Since(now).Seconds())
+	}
+}
+
+// loadPacket copies a cached upstream packet into dst.
+func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte) int {
+	if layer < 0 || layer >= maxLayers {
+		return 0
+	}
+	r.mu.Lock()
+	ul := r.layers[layer]
+	r.mu.Unlock()
+	if ul == nil {
+		return 0
+	}
+	return ul.cache.load(seq, dst)
+}
+
+// requestKeyframe sends a PLI upstream for layer, at most once per
+// PLIThrottle: a room of subscribers losing packets at once must not make
+// the publisher send a keyframe per subscriber.
+func (r *Receiver) requestKeyframe(layer int, now time.Time) bool {
+	if r.kind != webrtc.RTPCodecTypeVideo || layer < 0 || layer >= maxLayers {
+		return false
+	}
+	r.mu.Lock()
+	ul := r.layers[layer]
+	r.mu.Unlock()
+	if ul == nil {
+		return false
+	}
+	last := ul.lastPLI.Load()
+	if now.UnixNano()-last < int64(r.cfg.PLIThrottle) || !ul.lastPLI.CompareAndSwap(last, now.UnixNano()) {
+		r.m.PLIThrottled().Inc()
+		return false
+	}
+	if err := r.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ul.ssrc}}); err != nil {
+		return false
+	}
+	r.m.PLIForwarded().Inc()
+	return true
+}
+
+// addDown and removeDown swap the fan-out slice copy-on-write, so the read
+// loops never take a lock to iterate it.
+func (r *Receiver) addDown(d *DownTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.downs.Load()
+	next := make([]*DownTrack, 0, len(old)+1)
+	next = append(next, old...)
+	next = append(next, d)
+	r.downs.Store(&next)
+}
+
+func (r *Receiver) removeDown(d *DownTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.downs.Load()
+	next := make([]*DownTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	r.downs.Store(&next)
+}
+
+// bitrates returns each layer's measured bitrate (bps) over the last second;
+// 0 for a layer that is absent or silent. Subscribers' controllers all call
+// it every tick; it recomputes at most every 100 ms.
+func (r *Receiver) bitrates(now time.Time) [maxLayers]int64 {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	if now.Sub(r.ratesAt) < 100*time.Millisecond {
+		return r.rates
+	}
+	r.ratesAt = now
+	r.mu.Lock()
+	layers := r.layers
+	r.mu.Unlock()
+	for i, ul := range layers {
+		r.rates[i] = 0
+		if ul == nil {
+			continue
+		}
+		bps := ul.meter.update(now, ul.bytes.Load())
+		if now.UnixNano()-ul.lastPacket.Load() < int64(layerLiveFor) {
+			r.rates[i] = max(bps, 1) // live, even if the first window is still empty
+		}
+	}
+	return r.rates
+}
+
+// rateMeter turns a byte counter into a bitrate over a sliding window.
+type rateMeter struct {
+	samples [12]rateSample
+	n, head int
+}
+
+type rateSample struct {
+	at    time.Time
+	bytes uint64
+}
+
+const rateWindow = time.Second
+
+func (m *rateMeter) update(now time.Time, total uint64) int64 {
+	if m.n == 0 || now.Sub(m.samples[(m.head+m.n-1)%len(m.samples)].at) >= 90*time.Millisecond {
+		if m.n == len(m.samples) {
+			m.head = (m.head + 1) % len(m.samples)
+			m.n--
+		}
+		m.samples[(m.head+m.n)%len(m.samples)] = rateSample{at: now, bytes: total}
+		m.n++
+	}
+	for m.n > 2 && now.Sub(m.samples[(m.head+1)%len(m.samples)].at) >= rateWindow {
+		m.head = (m.head + 1) % len(m.samples)
+		m.n--
+	}
+	oldest, newest := m.samples[m.head], m.samples[(m.head+m.n-1)%len(m.samples)]
+	dt := newest.at.Sub(oldest.at)
+	if dt <= 0 {
+		return 0
+	}
+	return int64(float64(newest.bytes-oldest.bytes) * 8 / dt.Seconds())
+}

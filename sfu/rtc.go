@@ -1,0 +1,171 @@
+package sfu
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/dtls/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v3"
+)
+
+// Header extension URIs the SFU negotiates.
+const (
+	uriAbsCaptureTime      = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
+	uriAbsSendTime         = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+	uriRepairedRTPStreamID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+)
+
+// rtcEngine builds the two webrtc.APIs a node uses, sharing one UDP socket
+// through the ICE UDP mux. The publish side receives media, so it runs the
+// interceptors that talk to publishers (NACK generation, receiver reports,
+// TWCC feedback). The subscribe side sends media; it answers NACKs from the
+// SFU's own packet cache, so it runs only what the send path needs (sender
+// reports, TWCC sequence numbers): every interceptor there costs per packet
+// per subscriber.
+type rtcEngine struct {
+	publish   *webrtc.API
+	subscribe *webrtc.API
+	mux       interface{ Close() error }
+
+	// The GCC interceptor hands each new PeerConnection's estimator to a
+	// callback inside NewPeerConnection; estMu pairs it with its caller.
+	estMu   sync.Mutex
+	lastEst cc.BandwidthEstimator
+}
+
+// newSubscriberPC creates a subscribe-side PeerConnection and returns the
+// bandwidth estimator GCC created for it.
+func (e *rtcEngine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	e.estMu.Lock()
+	defer e.estMu.Unlock()
+	e.lastEst = nil
+	pc, err := e.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	est := e.lastEst
+	e.lastEst = nil
+	return pc, est, err
+}
+
+func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine, error) {
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	mux := webrtc.NewICEUDPMux(nil, udp)
+	se.SetICEUDPMux(mux)
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	// AES-GCM costs about a sixth of AES-CM-HMAC per packet; offer it first.
+	// Peers that only offer AES-CM (Chromium) still get AES-CM.
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	// Detect vanished peers in seconds rather than the default 30 s, so their
+	// resources are freed and others stop being renegotiated for them.
+	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
+
+	pubME, err := newMediaEngine(cfg.H264, true)
+	if err != nil {
+		return nil, err
+	}
+	pubIR := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	pubIR.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	pubIR.Add(rr)
+	if err := webrtc.ConfigureTWCCSender(pubME, pubIR); err != nil {
+		return nil, err
+	}
+
+	subME, err := newMediaEngine(cfg.H264, false)
+	if err != nil {
+		return nil, err
+	}
+	e := &rtcEngine{mux: mux}
+	subIR := &interceptor.Registry{}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	subIR.Add(sr)
+	// Pion's LeakyBucketPacer clones every packet, logs per packet and
+	// queues without bound; a subscriber's send rate is instead kept under
+	// its estimate by layer selection, so GCC runs with the no-op pacer.
+	gccFactory, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(
+			gcc.SendSideBWEInitialBitrate(bwe.InitialBitrate),
+			gcc.SendSideBWEMinBitrate(bwe.MinBitrate),
+			gcc.SendSideBWEMaxBitrate(bwe.MaxBitrate),
+			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		)
+	})
+	if err != nil {
+		return nil, err
+	}
+	gccFactory.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { e.lastEst = est })
+	// GCC must see the transport-wide sequence number, so the interceptor
+	// that stamps it is added after (and so wraps) GCC's writer.
+	subIR.Add(gccFactory)
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(subME, subIR); err != nil {
+		return nil, err
+	}
+	e.publish = webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se))
+	e.subscribe = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithInterceptorRegistry(subIR), webrtc.WithSettingEngine(se))
+	return e, nil
+}
+
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "transport-cc"},
+}
+
+// newMediaEngine registers Opus, VP8 (and H.264) and the header extensions.
+// The publish side also takes the simulcast extensions (mid, rid, repaired rid).
+func newMediaEngine(h264, publish bool) (*webrtc.MediaEngine, error) {
+	me := &webrtc.MediaEngine{}
+	codecs := []struct {
+		c webrtc.RTPCodecParameters
+		t webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+	}
+	if h264 {
+		codecs = append(codecs, struct {
+			c webrtc.RTPCodecParameters
+			t webrtc.RTPCodecType
+		}{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFeedback}, PayloadType: 125}, webrtc.RTPCodecTypeVideo})
+	}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.c, c.t); err != nil {
+			return nil, fmt.Errorf("register codec %s: %w", c.c.MimeType, err)
+		}
+	}
+	exts := []string{uriAbsCaptureTime}
+	videoExts := []string{uriAbsCaptureTime}
+	if publish {
+		exts = append(exts, sdp.SDESMidURI)
+		videoExts = append(videoExts, sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, uriRepairedRTPStreamID, uriAbsSendTime)
+	}
+	for _, u := range exts {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: u}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	for _, u := range videoExts {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: u}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	return me, nil
+}

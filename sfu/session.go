@@ -1,0 +1,149 @@
+package sfu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/surgertc/surge/sfu/signal"
+)
+
+// sendQueue bounds the messages waiting for one client's socket. A client
+// that lets it fill is not reading: it is disconnected rather than let the
+// room's broadcasts pile up in memory.
+const sendQueue = 256
+
+const writeTimeout = 5 * time.Second
+
+// session is one signaling WebSocket. Any goroutine may send; one writer
+// goroutine owns the socket's write side, the HTTP handler goroutine its
+// read side.
+type session struct {
+	conn *websocket.Conn
+	log  *slog.Logger
+	out  chan outMsg
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+type outMsg struct {
+	msg   signal.Message
+	close bool // close the socket after writing msg
+}
+
+func newSession(conn *websocket.Conn, log *slog.Logger) *session {
+	s := &session{conn: conn, log: log, out: make(chan outMsg, sendQueue), done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.writeLoop()
+	return s
+}
+
+func (s *session) send(m signal.Message) {
+	select {
+	case <-s.done:
+	case s.out <- outMsg{msg: m}:
+	default:
+		s.log.Warn("signaling client is not reading; disconnecting", "queued", sendQueue)
+		s.close()
+	}
+}
+
+// sendAndClose writes m (an error or a leave) and then closes the socket, so
+// the client learns why it was disconnected.
+func (s *session) sendAndClose(m signal.Message) {
+	select {
+	case <-s.done:
+	case s.out <- outMsg{msg: m, close: true}:
+	default:
+		s.close()
+	}
+}
+
+// close ends the session at once; the read loop then returns.
+func (s *session) close() {
+	s.once.Do(func() {
+		close(s.done)
+		_ = s.conn.CloseNow()
+	})
+}
+
+// wait blocks until the writer has stopped.
+func (s *session) wait() { s.wg.Wait() }
+
+func (s *session) writeLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case o := <-s.out:
+			data, err := json.Marshal(o.msg)
+			if err != nil {
+				s.log.Error("encode signaling message", "type", o.msg.Type, "err", err)
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+			err = s.conn.Write(ctx, websocket.MessageText, data)
+			cancel()
+			if err != nil {
+				s.close()
+				return
+			}
+			if o.close {
+				status := websocket.StatusNormalClosure
+				if o.msg.Type == signal.TypeError {
+					status = websocket.StatusPolicyViolation
+				}
+				reason := string(o.msg.Code)
+				_ = s.conn.Close(status, reason)
+				s.close()
+				return
+			}
+		}
+	}
+}
+
+// read returns the next client message. A message over limit gets a
+// message_too_large error (the socket's own limit, a few times larger, stops
+// anything huge before it is buffered). A client silent for timeout is
+// disconnected.
+func (s *session) read(ctx context.Context, timeout time.Duration, limit int) (signal.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	typ, data, err := s.conn.Read(ctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return signal.Message{}, signal.Errorf(signal.CodeTimeout, "no message for %s", timeout)
+		}
+		return signal.Message{}, err
+	}
+	if typ != websocket.MessageText {
+		return signal.Message{}, signal.Errorf(signal.CodeBadRequest, "binary messages are not accepted; send JSON text")
+	}
+	return signal.Decode(data, limit)
+}
+
+// startPinger sends a ping every interval so that clients behind idle-timeout
+// middleboxes stay connected and their pong resets our read deadline.
+func (s *session) startPinger(interval time.Duration) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+				s.send(signal.Message{Type: signal.TypePing})
+			}
+		}
+	}()
+}
