@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/surgertc/surge/sfu"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the SFU until SIGINT/SIGTERM, then drain",
+		Long: `Run the SFU.
+
+Configuration, lowest precedence first: built-in defaults, the file given by
+--config, SURGE_* environment variables (rtc.udp_addr is SURGE_RTC_UDP_ADDR),
+then the flags below. Without keys the built-in dev key is used and only
+loopback addresses may be served.
+
+The first SIGINT/SIGTERM drains (clients are told to leave, for up to
+drain_timeout); a second one closes at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := configPath(cmd)
+			fc, err := loadConfig(path, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(fc.Log, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			return serve(fc.Config, log, sigs)
+		},
+	}
+	addConfigFlags(cmd.Flags(), configFields(reflect.ValueOf(defaultFileConfig())))
+	cmd.Flags().SortFlags = false
+	return cmd
+}
+
+func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(c.Format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log.format %q: want text or json", c.Format)
+}
+
+func serve(cfg sfu.Config, log *slog.Logger, sigs <-chan os.Signal) error {
+	srv, err := sfu.NewServer(cfg, sfu.WithLogger(log), sfu.WithRegistry(prometheus.NewRegistry()))
+	if errors.Is(err, sfu.ErrDevKeyExposed) {
+		return fmt.Errorf("%w\n  fix: configure keys (SURGE_KEYS=key:secret, --keys, or keys: in the config file), or keep listen_addr, admin_addr and rtc.udp_addr on 127.0.0.1", err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("starting: %w", err)
+	}
+	log.Info("surge serving", "version", version, "signal_url", srv.URL(), "admin_url", srv.AdminURL())
+	if cfg.UsesDevKey() {
+		log.Warn("no keys configured: using the built-in dev key, which anyone can use to mint tokens; serving loopback only. Configure keys before exposing this server.",
+			"dev_token_url", strings.Replace(strings.TrimSuffix(srv.URL(), "/rtc"), "ws", "http", 1)+"/dev/token?room=demo&identity=alice")
+	}
+	sig := <-sigs
+	log.Info("draining; send the signal again to close at once", "signal", sig.String(), "drain_timeout", cfg.DrainTimeout.String())
+	shutdown(srv, cfg.DrainTimeout, sigs, log)
+	log.Info("stopped")
+	return nil
+}
+
+// drainCloser is the part of *sfu.Server that shutdown needs; tests fake it.
+type drainCloser interface {
+	Drain(ctx context.Context) error
+	Close() error
+}
+
+// shutdown drains srv for at most timeout; another signal meanwhile cuts the
+// drain short and closes at once. An operator asked for the stop, so errors
+// from here are logged, not turned into a failing exit status.
+func shutdown(srv drainCloser, timeout time.Duration, sigs <-chan os.Signal, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan struct{})
+	forced := make(chan error, 1)
+	go func() {
+		select {
+		case sig := <-sigs:
+			log.Warn("second signal: closing now", "signal", sig.String())
+			cancel()
+			forced <- srv.Close()
+		case <-done:
+			forced <- nil
+		}
+	}()
+	err := srv.Drain(ctx)
+	close(done)
+	if cerr := <-forced; cerr != nil && !errors.Is(cerr, sfu.ErrClosed) {
+		log.Error("close", "err", cerr)
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, sfu.ErrClosed) {
+		log.Error("drain", "err", err)
+	}
+}
