@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
@@ -32,6 +33,8 @@ type controller struct {
 
 	done chan struct{}
 	once sync.Once
+
+	lastEstimate atomic.Int64 // for snapshots
 
 	// Owned by the run goroutine.
 	downs     []*DownTrack
@@ -105,6 +108,7 @@ func (c *controller) tick(now time.Time) {
 		})
 	}
 	c.estimate = c.readEstimate(now)
+	c.lastEstimate.Store(c.estimate)
 	c.budgets = c.alloc.Allocate(c.estimate, audio, c.demands, c.budgets)
 	for i, d := range c.videos {
 		in := simulcast.Inputs{

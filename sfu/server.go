@@ -31,6 +31,7 @@ import (
 	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/auth"
 	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/sfu/web"
 )
 
 // Option configures a Server.
@@ -147,6 +148,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 func (s *Server) publicHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rtc", s.handleRTC)
+	mux.Handle("/", web.Handler())
 	if s.cfg.UsesDevKey() {
 		mux.HandleFunc("/dev/token", s.handleDevToken)
 	}
@@ -164,6 +166,7 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("/debug/rooms", s.handleDebugRooms)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
