@@ -73,7 +73,9 @@ func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 		receiver: r,
 		sub:      sub,
 		m:        r.m,
-		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.kind == webrtc.RTPCodecTypeVideo),
+		// Only VP8 is parsed for keyframes and picture IDs; other codecs
+		// (H.264) are forwarded as one layer from the first packet.
+		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.vp8),
 		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
 		notified: simulcast.LayerPaused,
 	}

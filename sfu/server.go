@@ -331,7 +331,9 @@ func (s *Server) runParticipant(sess *session, p *Participant) {
 			if !errors.As(err, &pe) {
 				return // socket closed
 			}
-			p.log.Info("bad signaling message", "code", pe.Code, "reason", pe.Reason)
+			if sess.logAllowed(time.Now()) {
+				p.log.Info("bad signaling message", "code", pe.Code, "reason", pe.Reason)
+			}
 			if pe.Code == signal.CodeTooLarge || pe.Code == signal.CodeTimeout {
 				fail(sess, err)
 				return
@@ -358,9 +360,11 @@ func (s *Server) runParticipant(sess *session, p *Participant) {
 		}
 		if err != nil {
 			var pe *signal.Error
-			if errors.As(err, &pe) {
+			switch {
+			case !sess.logAllowed(time.Now()):
+			case errors.As(err, &pe):
 				p.log.Info("signaling request failed", "type", m.Type, "code", pe.Code, "reason", pe.Reason)
-			} else if !errors.Is(err, ErrClosed) {
+			case !errors.Is(err, ErrClosed):
 				p.log.Warn("signaling request failed", "type", m.Type, "err", err)
 			}
 			sess.send(signal.ErrorMessage(err))

@@ -30,6 +30,27 @@ type session struct {
 	done chan struct{}
 	once sync.Once
 	wg   sync.WaitGroup
+
+	// Owned by the read goroutine: a token bucket for logging what the
+	// peer does wrong, so a misbehaving client cannot flood the log.
+	logTokens float64
+	logAt     time.Time
+}
+
+// logAllowed reports whether another peer-triggered log line may be written
+// now: a burst of 5, then one per second.
+func (s *session) logAllowed(now time.Time) bool {
+	if s.logAt.IsZero() {
+		s.logTokens = 5
+	} else {
+		s.logTokens = min(5, s.logTokens+now.Sub(s.logAt).Seconds())
+	}
+	s.logAt = now
+	if s.logTokens < 1 {
+		return false
+	}
+	s.logTokens--
+	return true
 }
 
 type outMsg struct {
