@@ -27,7 +27,8 @@ func newSelftestCmd() *cobra.Command {
   join-storm  30 subscribers joining one room at 50/s: every one joins
   weak-link   a subscriber behind 400 kbps: gets a lower simulcast layer with low loss
 It prints a verdict per scenario with its figures and exits 1 if any failed.`,
-		Args: cobra.NoArgs,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true, // a failed scenario is not a usage mistake
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			level := slog.LevelError

@@ -1,0 +1,5 @@
+//go:build !race
+
+package loadbot
+
+const raceEnabled = false

@@ -1,0 +1,347 @@
+package loadbot
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/surgertc/surge/sfu/signal"
+)
+
+// publisher owns a bot's publish PeerConnection and its send loops: one
+// goroutine per simulcast layer and one for audio, each a plain ticker loop
+// writing synthetic packets, plus one RTCP reader per encoding (Pion's
+// interceptors, the NACK responder among them, only see RTCP that is read).
+type publisher struct {
+	b *bot
+
+	mu        sync.Mutex
+	pc        *webrtc.PeerConnection
+	remoteSet bool
+	pending   []webrtc.ICECandidateInit
+
+	audio       *webrtc.TrackLocalStaticRTP
+	audioSender *webrtc.RTPSender
+	audioMid    []byte
+	audioIDs    extIDs
+
+	layers      []Layer
+	video       []*webrtc.TrackLocalStaticRTP
+	videoSender *webrtc.RTPSender
+	videoMid    []byte
+	videoIDs    extIDs
+	keyReq      []atomic.Bool // per layer: a PLI/FIR asked for a keyframe
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	sendOnce sync.Once
+	wg       sync.WaitGroup // send loops
+	rtcpWG   sync.WaitGroup // RTCP readers
+	reading  atomic.Bool    // RTCP readers were started
+}
+
+func newPublisher(b *bot) *publisher {
+	return &publisher{b: b, stop: make(chan struct{})}
+}
+
+// offer builds the PeerConnection with its tracks and sends the offer,
+// candidates included (loopback gathering takes a millisecond, and one
+// message is simpler for the server than trickle).
+func (p *publisher) offer() error {
+	cfg := p.b.env.cfg
+	api, err := p.b.env.apiFor(p.b.spec, p.b.link)
+	if err != nil {
+		return err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.pc = pc
+	p.mu.Unlock()
+	pc.OnConnectionStateChange(p.b.pcStateChange)
+
+	stream := p.b.spec.id
+	if cfg.Audio {
+		p.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: opusClockRate, Channels: 2}, "audio", stream)
+		if err != nil {
+			return err
+		}
+		tr, err := pc.AddTransceiverFromTrack(p.audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return err
+		}
+		p.audioSender = tr.Sender()
+	}
+	if cfg.Video {
+		p.layers = cfg.Layers
+		if !cfg.Simulcast {
+			// One stream, no RID: the top layer, as a browser without
+			// simulcast sends.
+			top := cfg.Layers[len(cfg.Layers)-1]
+			top.RID = ""
+			p.layers = []Layer{top}
+		}
+		codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: vp8ClockRate}
+		for _, l := range p.layers {
+			var opts []func(*webrtc.TrackLocalStaticRTP)
+			if l.RID != "" {
+				opts = append(opts, webrtc.WithRTPStreamID(l.RID))
+			}
+			t, err := webrtc.NewTrackLocalStaticRTP(codec, "video", stream, opts...)
+			if err != nil {
+				return err
+			}
+			p.video = append(p.video, t)
+		}
+		tr, err := pc.AddTransceiverFromTrack(p.video[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return err
+		}
+		p.videoSender = tr.Sender()
+		for _, t := range p.video[1:] {
+			if err := p.videoSender.AddEncoding(t); err != nil {
+				return fmt.Errorf("add simulcast encoding %s: %w", t.RID(), err)
+			}
+		}
+		p.keyReq = make([]atomic.Bool, len(p.layers))
+	}
+
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("ICE gathering did not complete")
+	}
+	return p.b.sig.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+}
+
+// onAnswer applies the server's answer and learns the negotiated
+// header-extension IDs the send loops stamp.
+func (p *publisher) onAnswer(sdpText string) error {
+	p.mu.Lock()
+	pc := p.pc
+	p.mu.Unlock()
+	if pc == nil {
+		return fmt.Errorf("answer before offer")
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdpText}); err != nil {
+		return err
+	}
+	for _, tr := range pc.GetTransceivers() {
+		switch tr.Sender() {
+		case p.audioSender:
+			if p.audioSender != nil {
+				p.audioMid = []byte(tr.Mid())
+				p.audioIDs = idsOf(p.audioSender.GetParameters().HeaderExtensions)
+			}
+		case p.videoSender:
+			if p.videoSender != nil {
+				p.videoMid = []byte(tr.Mid())
+				p.videoIDs = idsOf(p.videoSender.GetParameters().HeaderExtensions)
+			}
+		}
+	}
+	p.mu.Lock()
+	p.remoteSet = true
+	pending := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, c := range pending {
+		_ = pc.AddICECandidate(c)
+	}
+	// The send loops start on this event and on "connected", whichever
+	// comes last: ICE may connect before the IDs above are known.
+	p.b.emit(botEvent{kind: "answered"})
+	return nil
+}
+
+func idsOf(exts []webrtc.RTPHeaderExtensionParameter) extIDs {
+	var ids extIDs
+	for _, e := range exts {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			ids.mid = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ids.rid = uint8(e.ID)
+		case absCaptureTimeURI:
+			ids.absCapture = uint8(e.ID)
+		}
+	}
+	return ids
+}
+
+func (p *publisher) addCandidate(c webrtc.ICECandidateInit) {
+	p.mu.Lock()
+	if !p.remoteSet || p.pc == nil {
+		p.pending = append(p.pending, c)
+		p.mu.Unlock()
+		return
+	}
+	pc := p.pc
+	p.mu.Unlock()
+	_ = pc.AddICECandidate(c)
+}
+
+// readRTCP drains RTCP for one encoding; a PLI or FIR asks the layer's
+// send loop for a keyframe.
+//
+// Readers start only once ICE and DTLS are up and close stops them (by
+// read deadline) before closing the PeerConnection: Pion v3.3.6's
+// ReadSimulcast reads each encoding's track without the sender's lock
+// while Stop clears it, a data race if a reader is still around. A reader
+// started before DTLS would block where only Stop can wake it.
+func (p *publisher) readRTCP(s *webrtc.RTPSender, rid string, layer int) {
+	p.rtcpWG.Add(1)
+	go func() {
+		defer p.rtcpWG.Done()
+		for {
+			var pkts []rtcp.Packet
+			var err error
+			if rid == "" {
+				pkts, _, err = s.ReadRTCP()
+			} else {
+				pkts, _, err = s.ReadSimulcastRTCP(rid)
+			}
+			if err != nil {
+				if p.stopped() || !isTimeout(err) {
+					return
+				}
+				continue
+			}
+			if layer < 0 {
+				continue
+			}
+			for _, pkt := range pkts {
+				switch pkt.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					p.keyReq[layer].Store(true)
+				}
+			}
+		}
+	}()
+}
+
+// startSending starts the media loops once; called when ICE connects.
+func (p *publisher) startSending() {
+	p.sendOnce.Do(func() {
+		if p.audioSender != nil {
+			p.readRTCP(p.audioSender, "", -1)
+		}
+		for i, l := range p.layers {
+			p.readRTCP(p.videoSender, l.RID, i)
+		}
+		p.reading.Store(true)
+		seed := uint32(time.Now().UnixNano())
+		if p.audio != nil {
+			p.wg.Add(1)
+			go p.sendAudio(newOpusStream(seed))
+		}
+		for i := range p.video {
+			p.wg.Add(1)
+			go p.sendVideo(i, newVP8Stream(p.layers[i], seed+uint32(i)*7919))
+		}
+	})
+}
+
+func (p *publisher) sendAudio(s *opusStream) {
+	defer p.wg.Done()
+	t := time.NewTicker(opusFrame)
+	defer t.Stop()
+	write := p.audio.WriteRTP
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			if err := s.writePacket(p.audioIDs, p.audioMid, write); err != nil && p.stopped() {
+				return
+			}
+		}
+	}
+}
+
+func (p *publisher) sendVideo(i int, s *vp8Stream) {
+	defer p.wg.Done()
+	cfg := p.b.env.cfg
+	t := time.NewTicker(time.Second / time.Duration(s.layer.FPS))
+	defer t.Stop()
+	rid := []byte(s.layer.RID)
+	track := p.video[i]
+	write := func(pkt *rtp.Packet) error { return track.WriteRTP(pkt) }
+	var lastKey time.Time
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			key := lastKey.IsZero() || p.keyReq[i].Swap(false) ||
+				(cfg.KeyframeInterval > 0 && now.Sub(lastKey) >= cfg.KeyframeInterval)
+			if key {
+				lastKey = now
+			}
+			if err := s.writeFrame(key, p.videoIDs, p.videoMid, rid, write); err != nil && p.stopped() {
+				return
+			}
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (p *publisher) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *publisher) close() {
+	p.stopOnce.Do(func() {
+		close(p.stop)
+		// sendOnce orders this after startSending finished or never ran.
+		p.sendOnce.Do(func() {})
+		if p.reading.Load() {
+			past := time.Now().Add(-time.Second)
+			if p.audioSender != nil {
+				_ = p.audioSender.SetReadDeadline(past)
+			}
+			for _, l := range p.layers {
+				if l.RID == "" {
+					_ = p.videoSender.SetReadDeadline(past)
+				} else {
+					_ = p.videoSender.SetReadDeadlineSimulcast(past, l.RID)
+				}
+			}
+			p.rtcpWG.Wait()
+		}
+		p.mu.Lock()
+		pc := p.pc
+		p.mu.Unlock()
+		if pc != nil {
+			_ = pc.Close()
+		}
+		p.wg.Wait()
+	})
+}

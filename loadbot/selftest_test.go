@@ -1,0 +1,33 @@
+package loadbot
+
+import (
+	"context"
+	"os"
+	"testing"
+)
+
+func TestSelftestCrowdAndJoinStormPass(t *testing.T) {
+	s := startSFU(t)
+	v, err := Selftest(context.Background(), SelftestConfig{
+		URL: s.URL(), MetricsURL: s.AdminURL() + "/metrics",
+		Only: []string{SelftestCrowd, SelftestJoinStorm},
+	}, quietLogger(), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 2 {
+		t.Fatalf("want 2 verdicts, got %d", len(v))
+	}
+	for _, x := range v {
+		if x.Passed {
+			continue
+		}
+		sum := x.Report.Summary
+		if raceEnabled && sum.Bots.Failed == 0 && sum.LossPct < 1 {
+			// Latency and freezes measure the race detector here.
+			t.Logf("%s: %s (tolerated under -race)", x.Name, x.Why)
+			continue
+		}
+		t.Errorf("%s failed: %s (%s)", x.Name, x.Why, x.Figures)
+	}
+}
