@@ -76,15 +76,20 @@ type ForwardConfig struct {
 	// PLIThrottle is the minimum interval between keyframe requests sent
 	// upstream for one track layer.
 	PLIThrottle time.Duration `mapstructure:"pli_throttle"`
+	// NACKMaxAge is the age beyond which a NACKed packet is not resent: a
+	// decoder has given up on it, and resending it only feeds the
+	// congestion that lost it.
+	NACKMaxAge time.Duration `mapstructure:"nack_max_age"`
 }
 
 // BWEConfig tunes the per-subscriber bandwidth estimate: Pion's GCC fed by
 // the subscriber's transport-wide-cc feedback, or a loss-based estimate from
 // receiver reports when the subscriber did not negotiate transport-wide-cc.
 type BWEConfig struct {
-	// InitialBitrate is where every subscriber's estimate starts (bps). High
-	// enough that an unconstrained subscriber starts on the top layer; a
-	// weak link is found within a few seconds by delay and loss.
+	// InitialBitrate is where every subscriber's estimate starts (bps): the
+	// middle layer fits, so a weak link is not flooded with the top layer
+	// (the overshoot's loss would drive GCC's loss controller to its floor),
+	// and an unconstrained subscriber climbs to the top within seconds.
 	InitialBitrate int `mapstructure:"initial_bitrate"`
 	MinBitrate     int `mapstructure:"min_bitrate"`
 	MaxBitrate     int `mapstructure:"max_bitrate"`
@@ -116,9 +121,10 @@ func DefaultConfig() Config {
 		Forward: ForwardConfig{
 			PacketCacheSize: 1024,
 			PLIThrottle:     500 * time.Millisecond,
+			NACKMaxAge:      time.Second,
 		},
 		BWE: BWEConfig{
-			InitialBitrate: 2_500_000,
+			InitialBitrate: 1_500_000,
 			MinBitrate:     100_000,
 			MaxBitrate:     20_000_000,
 			Interval:       100 * time.Millisecond,
@@ -150,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Signal.PingInterval <= 0 || c.Signal.PingTimeout <= c.Signal.PingInterval {
 		return fmt.Errorf("%w: signal.ping_timeout must exceed signal.ping_interval > 0", ErrConfig)
+	}
+	if c.Forward.NACKMaxAge <= 0 {
+		return fmt.Errorf("%w: forward.nack_max_age must be positive", ErrConfig)
 	}
 	if c.Forward.PacketCacheSize < 64 {
 		return fmt.Errorf("%w: forward.packet_cache_size must be at least 64", ErrConfig)

@@ -259,5 +259,6 @@ func (c *controller) sendEstimate(now time.Time) {
 		return
 	}
 	c.lastEvent, c.eventBps = now, c.estimate
+	c.p.log.Debug("subscriber bandwidth estimate", "bps", c.estimate, "twcc", c.twcc)
 	c.p.send(signal.Message{Type: signal.TypeBandwidth, BitrateBps: c.estimate})
 }

@@ -212,8 +212,9 @@ func (d *DownTrack) send(out simulcast.Output, abs []byte) {
 	d.m.Sent(d.mk, h.MarshalSize()+len(out.Payload))
 }
 
-// retransmit answers a NACK for outSeq from the upstream packet cache.
-func (d *DownTrack) retransmit(outSeq uint16) {
+// retransmit answers a NACK for outSeq from the upstream packet cache,
+// unless the packet is older than Forward.NACKMaxAge.
+func (d *DownTrack) retransmit(outSeq uint16, now time.Time) {
 	d.m.NACKRequests().Inc()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -225,7 +226,7 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
 		return
 	}
-	n := d.receiver.loadPacket(layer, inSeq, d.rtxBuf[:])
+	n := d.receiver.loadPacket(layer, inSeq, d.rtxBuf[:], now.Add(-d.receiver.cfg.NACKMaxAge).UnixNano())
 	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
 		return
@@ -268,7 +269,7 @@ func (d *DownTrack) readRTCP() {
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
-						d.retransmit(seq)
+						d.retransmit(seq, now)
 					}
 				}
 			case *rtcp.ReceiverReport:

@@ -22,9 +22,10 @@ type packetCache struct {
 }
 
 type cacheSlot struct {
-	seq   uint16
-	n     int // 0 = empty
-	bytes [maxPacketSize]byte
+	seq     uint16
+	n       int   // 0 = empty
+	arrival int64 // unix nanos
+	bytes   [maxPacketSize]byte
 }
 
 // newPacketCache returns a cache of size packets, rounded up to a power of
@@ -37,25 +38,29 @@ func newPacketCache(size int) *packetCache {
 	return &packetCache{mask: uint16(n - 1), slots: make([]cacheSlot, n)}
 }
 
-// store copies pkt (a whole RTP packet) into the slot for seq.
-func (c *packetCache) store(seq uint16, pkt []byte) {
+// store copies pkt (a whole RTP packet) that arrived at arrival (unix nanos)
+// into the slot for seq.
+func (c *packetCache) store(seq uint16, pkt []byte, arrival int64) {
 	if len(pkt) > maxPacketSize {
 		return
 	}
 	c.mu.Lock()
 	s := &c.slots[seq&c.mask]
 	s.seq = seq
+	s.arrival = arrival
 	s.n = copy(s.bytes[:], pkt)
 	c.mu.Unlock()
 }
 
 // load copies the packet with sequence number seq into dst and returns its
-// length, or 0 when the packet is not (or no longer) cached.
-func (c *packetCache) load(seq uint16, dst []byte) int {
+// length, or 0 when the packet is not (or no longer) cached or arrived
+// before notBefore (unix nanos): a retransmission that late is useless to
+// the decoder and only adds to the congestion that lost it.
+func (c *packetCache) load(seq uint16, dst []byte, notBefore int64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := &c.slots[seq&c.mask]
-	if s.n == 0 || s.seq != seq || len(dst) < s.n {
+	if s.n == 0 || s.seq != seq || len(dst) < s.n || s.arrival < notBefore {
 		return 0
 	}
 	return copy(dst, s.bytes[:s.n])

@@ -122,6 +122,9 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 	if err := parsed.Unmarshal([]byte(offerSDP)); err != nil {
 		return signal.Errorf(signal.CodeInvalidSDP, "offer does not parse: %v", err)
 	}
+	if err := checkMids(&parsed); err != nil {
+		return err
+	}
 	if n := countSendingMedia(&parsed); n > p.srv.cfg.Room.MaxTracksPerParticipant {
 		return signal.Errorf(signal.CodeTooManyTracks, "offer publishes %d tracks; the limit is %d per participant", n, p.srv.cfg.Room.MaxTracksPerParticipant)
 	}
@@ -132,7 +135,8 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 	}
 	pc := p.pubPC
 	p.mu.Unlock()
-	if pc == nil {
+	fresh := pc == nil
+	if fresh {
 		var err error
 		if pc, err = p.srv.engine.publish.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}); err != nil {
 			return err
@@ -148,17 +152,67 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		p.pubPC = pc
 		p.mu.Unlock()
 	}
+	// A rejected offer must leave the connection able to take the next
+	// one: a first offer's connection is discarded, a renegotiation rolled back.
+	undo := func(err error) error {
+		if fresh {
+			p.mu.Lock()
+			if p.pubPC == pc {
+				p.pubPC = nil
+			}
+			p.mu.Unlock()
+			_ = pc.Close()
+		} else if pc.SignalingState() == webrtc.SignalingStateHaveRemoteOffer {
+			_ = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+		}
+		return err
+	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
-		return signal.Errorf(signal.CodeInvalidSDP, "offer rejected: %v", err)
+		return undo(signal.Errorf(signal.CodeInvalidSDP, "offer rejected: %v", err))
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
-		return signal.Errorf(signal.CodeInvalidSDP, "cannot answer offer: %v", err)
+		return undo(signal.Errorf(signal.CodeInvalidSDP, "cannot answer offer: %v", err))
 	}
 	if err := pc.SetLocalDescription(answer); err != nil {
-		return signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err)
+		return undo(signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err))
 	}
 	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	return nil
+}
+
+// checkSDP parses a session description and checks what Pion would only
+// find after changing state: a mid on every media section and, for an
+// answer, one section per offered transceiver.
+func checkSDP(text string, wantMedia int) error {
+	var parsed sdp.SessionDescription
+	if err := parsed.Unmarshal([]byte(text)); err != nil {
+		return signal.Errorf(signal.CodeInvalidSDP, "does not parse: %v", err)
+	}
+	if wantMedia >= 0 && len(parsed.MediaDescriptions) != wantMedia {
+		return signal.Errorf(signal.CodeInvalidSDP, "has %d media sections, the offer had %d", len(parsed.MediaDescriptions), wantMedia)
+	}
+	return checkMids(&parsed)
+}
+
+// mediaCount is the number of media sections in d, -1 if unknown.
+func mediaCount(d *webrtc.SessionDescription) int {
+	if d == nil {
+		return -1
+	}
+	parsed, err := d.Unmarshal()
+	if err != nil {
+		return -1
+	}
+	return len(parsed.MediaDescriptions)
+}
+
+func checkMids(s *sdp.SessionDescription) error {
+	for i, m := range s.MediaDescriptions {
+		if mid, ok := m.Attribute("mid"); !ok || mid == "" {
+			return signal.Errorf(signal.CodeInvalidSDP, "media section %d has no a=mid (unified plan needs one per section)", i)
+		}
+	}
 	return nil
 }
 
@@ -309,10 +363,25 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	p.mu.Lock()
 	pc := p.subPC
 	p.mu.Unlock()
+	// Pion moves to stable before it finds some faults, which would spend
+	// the offer; checking first lets the client correct its answer.
+	if err := checkSDP(answerSDP, mediaCount(pc.PendingLocalDescription())); err != nil {
+		p.negMu.Unlock()
+		return err
+	}
 	err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP})
 	if err != nil {
+		// If the offer is still pending the client may correct its
+		// answer; if Pion applied part of it the offer is spent, and a
+		// fresh one (which the client must answer) restores agreement.
+		spent := pc.SignalingState() == webrtc.SignalingStateStable
+		if spent {
+			p.offerInFlight = false
+		}
 		p.negMu.Unlock()
-		// Leave the offer in flight: the client may send a corrected answer.
+		if spent {
+			p.negotiate()
+		}
 		return signal.Errorf(signal.CodeInvalidSDP, "answer rejected: %v", err)
 	}
 	p.offerInFlight = false
@@ -350,7 +419,8 @@ func (p *Participant) writeRTCP(pkts []rtcp.Packet) error {
 	p.mu.Lock()
 	pc := p.pubPC
 	p.mu.Unlock()
-	if pc == nil {
+	fresh := pc == nil
+	if fresh {
 		return ErrClosed
 	}
 	return pc.WriteRTCP(pkts)

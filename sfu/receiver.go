@@ -166,7 +166,7 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet) 
 		return
 	}
 	r.m.Received(r.mk, len(raw))
-	ul.cache.store(pkt.SequenceNumber, raw)
+	ul.cache.store(pkt.SequenceNumber, raw, now.UnixNano())
 	ul.bytes.Add(uint64(len(raw)))
 	ul.lastPacket.Store(now.UnixNano())
 	if pkt.Marker {
@@ -188,8 +188,9 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet) 
 	}
 }
 
-// loadPacket copies a cached upstream packet into dst.
-func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte) int {
+// loadPacket copies a cached upstream packet that arrived after notBefore
+// (unix nanos) into dst.
+func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte, notBefore int64) int {
 	if layer < 0 || layer >= maxLayers {
 		return 0
 	}
@@ -199,7 +200,7 @@ func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte) int {
 	if ul == nil {
 		return 0
 	}
-	return ul.cache.load(seq, dst)
+	return ul.cache.load(seq, dst, notBefore)
 }
 
 // requestKeyframe sends a PLI upstream for layer, at most once per
@@ -270,9 +271,12 @@ func (r *Receiver) bitrates(now time.Time) [maxLayers]int64 {
 		if ul == nil {
 			continue
 		}
-		bps := ul.meter.update(now, ul.bytes.Load())
-		if now.UnixNano()-ul.lastPacket.Load() < int64(layerLiveFor) {
-			r.rates[i] = max(bps, 1) // live, even if the first window is still empty
+		bps, settled := ul.meter.update(now, ul.bytes.Load())
+		// A layer counts as live once its rate is measured over half a
+		// window: a layer that just appeared looks nearly free, and
+		// choosing it would flood a weak link with the top layer.
+		if settled && now.UnixNano()-ul.lastPacket.Load() < int64(layerLiveFor) {
+			r.rates[i] = max(bps, 1)
 		}
 	}
 	return r.rates
@@ -291,7 +295,7 @@ type rateSample struct {
 
 const rateWindow = time.Second
 
-func (m *rateMeter) update(now time.Time, total uint64) int64 {
+func (m *rateMeter) update(now time.Time, total uint64) (bps int64, settled bool) {
 	if m.n == 0 || now.Sub(m.samples[(m.head+m.n-1)%len(m.samples)].at) >= 90*time.Millisecond {
 		if m.n == len(m.samples) {
 			m.head = (m.head + 1) % len(m.samples)
@@ -307,7 +311,7 @@ func (m *rateMeter) update(now time.Time, total uint64) int64 {
 	oldest, newest := m.samples[m.head], m.samples[(m.head+m.n-1)%len(m.samples)]
 	dt := newest.at.Sub(oldest.at)
 	if dt <= 0 {
-		return 0
+		return 0, false
 	}
-	return int64(float64(newest.bytes-oldest.bytes) * 8 / dt.Seconds())
+	return int64(float64(newest.bytes-oldest.bytes) * 8 / dt.Seconds()), dt >= rateWindow/2
 }

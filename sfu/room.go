@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,7 +67,7 @@ func (r *Room) join(p *Participant) ([]signal.ParticipantInfo, error) {
 
 	if old != nil {
 		old.log.Info("replaced by a new session of the same identity")
-		r.afterRemove(old)
+		r.afterRemove(old, p) // p learns of the room from joined, not from events
 		old.sess.sendAndClose(signal.Message{Type: signal.TypeLeave, Code: signal.CodeReplaced, Reason: "the same identity joined again from another session"})
 	}
 	r.srv.m.Participants().Inc()
@@ -100,7 +101,7 @@ func (r *Room) leave(p *Participant) {
 	}
 	r.removeLocked(p)
 	r.mu.Unlock()
-	r.afterRemove(p)
+	r.afterRemove(p, nil)
 }
 
 func (r *Room) removeLocked(p *Participant) {
@@ -113,8 +114,9 @@ func (r *Room) removeLocked(p *Participant) {
 	}
 }
 
-// afterRemove tells the others and takes p's tracks away from them.
-func (r *Room) afterRemove(p *Participant) {
+// afterRemove tells the others (but not except) and takes p's tracks away
+// from them.
+func (r *Room) afterRemove(p, except *Participant) {
 	r.srv.m.Participants().Dec()
 	r.mu.Lock()
 	var mine []*Receiver
@@ -127,7 +129,7 @@ func (r *Room) afterRemove(p *Participant) {
 		}
 	}
 	r.tracks = kept
-	others := r.members()
+	others := slices.DeleteFunc(r.members(), func(o *Participant) bool { return o == except })
 	r.mu.Unlock()
 	for _, t := range mine {
 		r.unpublishFrom(others, t)

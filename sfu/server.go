@@ -233,11 +233,15 @@ func (s *Server) serveSession(sess *session) {
 	m, err := sess.read(s.ctx, s.cfg.Signal.JoinTimeout, limit)
 	if err != nil {
 		var pe *signal.Error
-		if errors.As(err, &pe) {
+		switch {
+		case errors.As(err, &pe):
 			s.log.Info("rejected signaling connection", "code", pe.Code, "reason", pe.Reason)
 			s.m.Joins(metrics.JoinBadRequest).Inc()
 			fail(sess, err)
-		} else {
+		case errors.Is(err, errTimedOut):
+			s.log.Info("rejected signaling connection", "code", signal.CodeTimeout)
+			s.m.Joins(metrics.JoinBadRequest).Inc()
+		default:
 			sess.close()
 		}
 		return
@@ -329,12 +333,15 @@ func (s *Server) runParticipant(sess *session, p *Participant) {
 		if err != nil {
 			var pe *signal.Error
 			if !errors.As(err, &pe) {
+				if errors.Is(err, errTimedOut) {
+					p.log.Info("signaling timed out", "after", s.cfg.Signal.PingTimeout)
+				}
 				return // socket closed
 			}
 			if sess.logAllowed(time.Now()) {
 				p.log.Info("bad signaling message", "code", pe.Code, "reason", pe.Reason)
 			}
-			if pe.Code == signal.CodeTooLarge || pe.Code == signal.CodeTimeout {
+			if pe.Code == signal.CodeTooLarge {
 				fail(sess, err)
 				return
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -19,6 +20,10 @@ import (
 const sendQueue = 256
 
 const writeTimeout = 5 * time.Second
+
+// errTimedOut is returned by read once the timeout error is on its way to
+// the client and the socket is closing.
+var errTimedOut = errors.New("signaling read timed out")
 
 // session is one signaling WebSocket. Any goroutine may send; one writer
 // goroutine owns the socket's write side, the HTTP handler goroutine its
@@ -135,13 +140,21 @@ func (s *session) writeLoop() {
 // anything huge before it is buffered). A client silent for timeout is
 // disconnected.
 func (s *session) read(ctx context.Context, timeout time.Duration, limit int) (signal.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// Not a read deadline on ctx: the socket library closes the connection
+	// when a read's context ends, and the client would never learn why.
+	// The timer instead queues the timeout error, which the writer sends
+	// before it closes the socket and so ends this read.
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		s.sendAndClose(signal.ErrorMessage(signal.Errorf(signal.CodeTimeout, "no message for %s", timeout)))
+	})
 	typ, data, err := s.conn.Read(ctx)
+	timer.Stop()
+	if timedOut.Load() {
+		return signal.Message{}, errTimedOut
+	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return signal.Message{}, signal.Errorf(signal.CodeTimeout, "no message for %s", timeout)
-		}
 		return signal.Message{}, err
 	}
 	if typ != websocket.MessageText {

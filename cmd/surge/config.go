@@ -55,6 +55,7 @@ var descriptions = map[string]string{
 	"signal.join_timeout":             "how long a new socket may wait before sending join",
 	"forward.packet_cache_size":       "packets kept per upstream track layer to answer NACKs",
 	"forward.pli_throttle":            "minimum interval between keyframe requests upstream per track layer",
+	"forward.nack_max_age":            "NACKed packets older than this are not resent",
 	"drain_timeout":                   "graceful shutdown bound: sessions still open after it are closed",
 	"bwe.initial_bitrate":             "bps every subscriber's bandwidth estimate starts at",
 	"bwe.min_bitrate":                 "floor of a subscriber's bandwidth estimate (bps)",
