@@ -162,7 +162,9 @@ func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Ti
 	}
 	if out.Switched {
 		d.curLayer.Store(int32(out.To))
-		d.m.SwitchLatency().Observe(out.SwitchDelay.Seconds())
+		if out.From >= 0 { // a start or resume is not a switch
+			d.m.SwitchLatency().Observe(out.SwitchDelay.Seconds())
+		}
 	}
 	d.send(out, abs)
 	d.mu.Unlock()

@@ -39,6 +39,7 @@ type Participant struct {
 	negMu         sync.Mutex
 	offerInFlight bool
 	offerPending  bool
+	offerMedia    int // media sections of the offer in flight
 }
 
 func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Participant {
@@ -348,9 +349,11 @@ func (p *Participant) negotiate() {
 		p.log.Warn("subscriber offer failed", "err", err)
 		return
 	}
+	sent := pc.LocalDescription()
 	p.offerInFlight = true
 	p.offerPending = false
-	p.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetSubscriber, SDP: pc.LocalDescription().SDP})
+	p.offerMedia = mediaCount(sent)
+	p.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetSubscriber, SDP: sent.SDP})
 }
 
 // handleSubscriberAnswer applies the client's answer to the last offer.
@@ -365,7 +368,7 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	p.mu.Unlock()
 	// Pion moves to stable before it finds some faults, which would spend
 	// the offer; checking first lets the client correct its answer.
-	if err := checkSDP(answerSDP, mediaCount(pc.PendingLocalDescription())); err != nil {
+	if err := checkSDP(answerSDP, p.offerMedia); err != nil {
 		p.negMu.Unlock()
 		return err
 	}

@@ -167,7 +167,9 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet) 
 	}
 	r.m.Received(r.mk, len(raw))
 	ul.cache.store(pkt.SequenceNumber, raw, now.UnixNano())
-	ul.bytes.Add(uint64(len(raw)))
+	if len(pkt.Payload) > 0 { // padding probes are not the layer's cost
+		ul.bytes.Add(uint64(len(raw)))
+	}
 	ul.lastPacket.Store(now.UnixNano())
 	if pkt.Marker {
 		ul.frames.Add(1)

@@ -199,6 +199,16 @@ func (r *Room) unpublishFrom(members []*Participant, t *Receiver) {
 	}
 }
 
+// closeIfUnused starts the idle timer of a room that a failed first join
+// left without participants, so that it is closed like any empty room.
+func (r *Room) closeIfUnused() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.parts) == 0 && !r.closed && r.idle == nil {
+		r.idle = time.AfterFunc(r.srv.cfg.Room.EmptyTimeout, r.closeIfEmpty)
+	}
+}
+
 func (r *Room) closeIfEmpty() {
 	r.mu.Lock()
 	if len(r.parts) > 0 || r.closed {

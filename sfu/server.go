@@ -223,9 +223,11 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	s.serveSession(sess)
 }
 
-// fail reports err to the client and closes its socket.
+// fail reports err to the client, closes its socket and waits until the
+// writer is done, so that no later close of the session cuts the error off.
 func fail(sess *session, err error) {
 	sess.sendAndClose(signal.ErrorMessage(err))
+	sess.wait()
 }
 
 func (s *Server) serveSession(sess *session) {
@@ -299,6 +301,8 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		p := newParticipant(s, room, sess, grant)
 		if err := p.startSubscriber(); err != nil {
 			s.m.Joins(metrics.JoinError).Inc()
+			p.close()
+			room.closeIfUnused()
 			return nil, fmt.Errorf("create subscriber connection: %w", err)
 		}
 		others, err := room.join(p)

@@ -142,7 +142,12 @@ func (f *Forwarder) KeyframeRequest(now time.Time) (layer int, ok bool) {
 // dst, which should hold 1500 bytes.
 func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.Time, dst []byte) (out Output, v Verdict) {
 	var d VP8Descriptor
-	if f.video && d.Unmarshal(payload) != nil {
+	// Padding-only packets (bandwidth probes; Chromium sends them on the
+	// media SSRC when RTX is not negotiated) have no descriptor. They are
+	// forwarded: dropping one would leave a gap in the sequence numbers
+	// that every subscriber counts as loss and NACKs.
+	padding := f.video && len(payload) == 0
+	if f.video && !padding && d.Unmarshal(payload) != nil {
 		return out, DropInvalid
 	}
 	if layer == f.target && f.target != f.current && f.target >= 0 {
@@ -194,7 +199,7 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.
 	out.Payload = payload
 	var pid uint16
 	var tl0 uint8
-	if f.video {
+	if f.video && !padding {
 		pid, tl0 = f.vp8Out(g, &d)
 		p, ok := rewrite(&d, payload, dst, pid, tl0)
 		if !ok {

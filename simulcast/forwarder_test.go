@@ -353,3 +353,31 @@ func TestVerdictStrings(t *testing.T) {
 		}
 	}
 }
+
+// Chromium probes bandwidth with padding-only packets on the media SSRC; a
+// dropped one would be a sequence gap every subscriber NACKs and counts lost.
+func TestForwarderPassesPaddingWithoutGaps(t *testing.T) {
+	f := NewForwarder(DefaultConfig(), 90000, true)
+	dst := make([]byte, 1500)
+	buf := make([]byte, 1500)
+	f.SetTarget(0, t0)
+	var last uint16
+	for seq := uint16(100); seq < 110; seq++ {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: 9000, Marker: true}
+		payload := vp8Packet(buf, true, seq == 100, true, seq, 0, 40)
+		if seq%3 == 2 {
+			payload = nil // padding only
+		}
+		out, v := f.Accept(0, &h, payload, t0, dst)
+		if v != Forward {
+			t.Fatalf("seq %d (padding %v): %v", seq, payload == nil, v)
+		}
+		if seq > 100 && out.SequenceNumber != last+1 {
+			t.Fatalf("seq %d went out as %d after %d", seq, out.SequenceNumber, last)
+		}
+		if payload == nil && len(out.Payload) != 0 {
+			t.Fatal("padding gained a payload")
+		}
+		last = out.SequenceNumber
+	}
+}

@@ -8,7 +8,6 @@
 package signal
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,12 +176,10 @@ func Decode(data []byte, limit int) (Message, error) {
 	if limit > 0 && len(data) > limit {
 		return m, Errorf(CodeTooLarge, "message of %d bytes exceeds the limit of %d", len(data), limit)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&m); err != nil {
+	// json.Unmarshal rejects any trailing non-space data; Decoder.More
+	// let a stray "]" or "}" after the object through.
+	if err := json.Unmarshal(data, &m); err != nil {
 		return Message{}, Errorf(CodeBadRequest, "malformed JSON: %v", err)
-	}
-	if dec.More() {
-		return Message{}, Errorf(CodeBadRequest, "malformed JSON: trailing data after the object")
 	}
 	if err := m.Validate(); err != nil {
 		return Message{}, err
