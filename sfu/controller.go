@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,19 @@ type controller struct {
 	estimate  int64
 	lastEvent time.Time
 	eventBps  int64
+
+	// Probing: the floor is a rate a probe showed the link carries; the
+	// estimate handed to the allocator is never below it until the link
+	// shows congestion.
+	floor      int64
+	need       int64 // what the current layers cost, with up headroom
+	probing    *DownTrack
+	probeLayer int       // the layer being probed
+	probeFloor int64     // the floor before the probe, restored if it fails
+	failed     int       // layer of the last failed probe, -1 none
+	aftermath  time.Time // until then, congestion is the failed probe's, not the link's
+	nextProbe  time.Time
+	backoff    time.Duration
 }
 
 // trackState is what the controller last reported for a DownTrack, so
@@ -69,6 +83,10 @@ func newController(p *Participant, est cc.BandwidthEstimator) *controller {
 		done:     make(chan struct{}),
 		state:    map[*DownTrack]*trackState{},
 		estimate: int64(cfg.InitialBitrate),
+		backoff:  p.srv.cfg.Simulcast.ProbeInterval,
+		failed:   -1,
+		// No probe before the estimate had a chance to settle.
+		nextProbe: time.Now().Add(p.srv.cfg.Simulcast.ProbeInterval),
 	}
 }
 
@@ -107,9 +125,31 @@ func (c *controller) tick(now time.Time) {
 			Current:       d.selector.Layer(),
 		})
 	}
-	c.estimate = c.readEstimate(now)
+	est := c.readEstimate(now)
+	if c.congested() {
+		if c.probing != nil {
+			// The probe found the limit: back to what was proven before.
+			c.floor = c.probeFloor
+			c.probing.selector.EndProbe()
+			c.endProbe(now, false)
+		} else if now.After(c.aftermath) {
+			c.floor = 0 // the link got worse: nothing is proven any more
+		}
+	}
+	c.checkProbe(now)
+	// While the subscriber is sent less than its link may carry, GCC keeps
+	// raising its estimate without evidence; acting on that guess puts a
+	// higher layer on a link that cannot carry it. Higher layers are
+	// reached by probes instead, and the estimate is capped at 1.5x what
+	// is being sent (GCC's own bound when it has evidence).
+	if c.need > 0 {
+		est = min(est, max(c.floor, c.need*3/2))
+	}
+	c.estimate = max(est, c.floor)
 	c.lastEstimate.Store(c.estimate)
 	c.budgets = c.alloc.Allocate(c.estimate, audio, c.demands, c.budgets)
+	scfg := &c.p.srv.cfg.Simulcast
+	c.need = int64(audio) * scfg.AudioReserve
 	for i, d := range c.videos {
 		in := simulcast.Inputs{
 			LayerBitrates: c.demands[i].LayerBitrates,
@@ -125,9 +165,117 @@ func (c *controller) tick(now time.Time) {
 		}
 		d.keyframeRequest(now)
 		c.report(d)
+		if l := dec.Layer; l >= 0 {
+			c.need += int64(float64(in.LayerBitrates[l]) * scfg.UpHeadroom)
+		}
 	}
+	c.startProbe(now)
 	c.forgetGone()
 	c.sendEstimate(now)
+}
+
+// congested reports whether the subscriber's link shows congestion now:
+// GCC's delay detector says overuse, or loss is high. It ends a probe and
+// the floor it earned.
+func (c *controller) congested() bool {
+	high := c.p.srv.cfg.Simulcast.HighLoss
+	for _, d := range c.videos {
+		if float64(d.fracLost.Load())/256 > high {
+			return true
+		}
+	}
+	if c.est == nil || !c.twcc {
+		return false
+	}
+	st := c.est.GetStats()
+	if fmt.Sprint(st["usage"]) == "overuse" {
+		return true
+	}
+	loss, _ := st["averageLoss"].(float64)
+	return loss > high
+}
+
+// checkProbe ends a probe whose hold passed without congestion: a success,
+// so the floor rises to what the layers cost during the probe (c.need from
+// the last tick) before this tick's budget is allocated.
+func (c *controller) checkProbe(now time.Time) {
+	if c.probing == nil || c.probing.selector.Probing(now) {
+		return
+	}
+	if slices.Contains(c.videos, c.probing) {
+		// With a little slack: layer bitrates wobble, and a floor that
+		// only just covers the layers would drop one at the next wobble.
+		c.floor = max(c.floor, c.need*11/10)
+	}
+	c.endProbe(now, true)
+}
+
+// startProbe raises a track held below its top layer by the estimate, once
+// the wait since the last probe has passed.
+func (c *controller) startProbe(now time.Time) {
+	scfg := &c.p.srv.cfg.Simulcast
+	if c.probing != nil || now.Before(c.nextProbe) {
+		return
+	}
+	for i, d := range c.videos {
+		in := simulcast.Inputs{
+			LayerBitrates: c.demands[i].LayerBitrates,
+			Budget:        c.budgets[i],
+			Loss:          float64(d.fracLost.Load()) / 256,
+			MaxLayer:      c.demands[i].MaxLayer,
+			Visible:       c.demands[i].Visible,
+		}
+		if !d.selector.Decided() || !c.budgetLimited(d, in) {
+			continue
+		}
+		dec := d.selector.Probe(in, now)
+		if !dec.Changed {
+			continue
+		}
+		d.setTarget(dec.Layer, now)
+		c.m.LayerSwitches(metrics.Up, metrics.SwitchBandwidth).Inc()
+		c.p.log.Debug("probing a higher layer", "track", d.id, "from", dec.From, "to", dec.Layer, "estimate", c.estimate)
+		c.probing, c.probeLayer, c.probeFloor = d, dec.Layer, c.floor
+		return
+	}
+	c.nextProbe = now.Add(scfg.ProbeInterval)
+}
+
+// budgetLimited reports whether the budget, not the publisher or the
+// subscriber's preference, keeps d below a higher layer.
+func (c *controller) budgetLimited(d *DownTrack, in simulcast.Inputs) bool {
+	cur := d.selector.Layer()
+	for l := cur + 1; l <= min(in.MaxLayer, maxLayers-1); l++ {
+		if in.LayerBitrates[l] > 0 {
+			return in.Visible && float64(in.Budget) < float64(in.LayerBitrates[l])*c.p.srv.cfg.Simulcast.UpHeadroom
+		}
+	}
+	return false
+}
+
+// endProbe schedules the next probe. A failure quadruples the wait (up to
+// ProbeMaxInterval), so a link at its limit is soon probed rarely: each
+// failed probe costs it about a second of congestion; a success
+// looks for the next layer soon, and resets the wait once it gets past the
+// layer that failed last (the link got better).
+func (c *controller) endProbe(now time.Time, ok bool) {
+	scfg := &c.p.srv.cfg.Simulcast
+	wait := scfg.ProbeInterval / 2
+	if ok {
+		if c.probeLayer >= c.failed {
+			c.backoff, c.failed = scfg.ProbeInterval, -1
+		}
+	} else {
+		c.backoff = min(4*c.backoff, scfg.ProbeMaxInterval)
+		c.failed = c.probeLayer
+		wait = c.backoff
+		// The probe layer keeps flowing until the lower layer's keyframe,
+		// and the queue it built takes a moment to drain.
+		c.aftermath = now.Add(2 * time.Second)
+	}
+	c.p.log.Debug("probe ended", "track", c.probing.id, "layer", c.probeLayer, "success", ok, "floor", c.floor, "next_in", wait)
+	c.probing = nil
+	c.nextProbe = now.Add(wait)
 }
 
 // readEstimate is GCC's estimate when the subscriber sends transport-wide-cc
@@ -165,6 +313,7 @@ var switchReasons = map[simulcast.Reason]metrics.SwitchReason{
 	simulcast.ReasonBandwidth:  metrics.SwitchBandwidth,
 	simulcast.ReasonUpgrade:    metrics.SwitchBandwidth,
 	simulcast.ReasonResume:     metrics.SwitchBandwidth,
+	simulcast.ReasonProbe:      metrics.SwitchBandwidth,
 	simulcast.ReasonLoss:       metrics.SwitchLoss,
 	simulcast.ReasonPreference: metrics.SwitchPreference,
 	simulcast.ReasonInvisible:  metrics.SwitchPreference,
