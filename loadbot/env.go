@@ -8,8 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/surgertc/surge/loadbot/stats"
 	"github.com/surgertc/surge/metrics"
 )
 
@@ -24,6 +26,9 @@ type env struct {
 	loopbackOnly bool
 
 	pubAPI, subAPI, subNoNACKAPI *webrtc.API
+
+	// packetHook, for tests, sees every packet a subscriber receives.
+	packetHook func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time)
 
 	up     atomic.Int64 // bots joined and still in session
 	failed atomic.Int64 // failed joins

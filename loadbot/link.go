@@ -17,10 +17,22 @@ import (
 // delay and random loss — on receive for the downlink, on send for the
 // uplink. Unshaped bots use Pion's own stdnet and never touch this code.
 
-// LinkStats counts what a shaped link did to traffic.
+// LinkStats counts what a shaped link did to traffic, and lets its
+// downlink rate change mid-run (a test lifting a limit).
 type LinkStats struct {
 	DownPackets, DownLost, DownQueueDrops atomic.Int64
 	UpPackets, UpLost, UpQueueDrops       atomic.Int64
+
+	downKbps atomic.Int64 // 0: as configured; <0: unlimited
+}
+
+// SetDownlinkKbps changes the downlink rate from the next packet on;
+// kbps <= 0 lifts the limit.
+func (l *LinkStats) SetDownlinkKbps(kbps int) {
+	if kbps <= 0 {
+		kbps = -1
+	}
+	l.downKbps.Store(int64(kbps))
 }
 
 // shapedNet is stdnet with shaped UDP sockets.
@@ -164,6 +176,9 @@ func (s *shapedConn) pump() {
 			return
 		}
 		s.stats.DownPackets.Add(1)
+		if k := s.stats.downKbps.Load(); k != 0 {
+			s.down.bps = max(float64(k)*1000, 0)
+		}
 		at, lost, qdrop := s.down.admit(n, time.Now())
 		switch {
 		case lost:

@@ -15,7 +15,8 @@ const (
 	// maxRTPPayload keeps every packet under a 1200-byte payload, the size
 	// browsers use so that SRTP + headers fit any path MTU.
 	maxRTPPayload = 1200
-	vp8DescLen    = 4 // X, I with a 15-bit PictureID
+	vp8DescLen    = 4  // X, I with a 15-bit PictureID
+	layerTagOff   = 10 // in a packet's VP8 payload: the sending layer's width
 	vp8ClockRate  = 90000
 	opusClockRate = 48000
 	opusFrame     = 20 * time.Millisecond
@@ -139,6 +140,11 @@ func (s *vp8Stream) writeFrame(key bool, ids extIDs, mid, rid []byte, write func
 		clear(body)
 		if first {
 			writeVP8Header(body, key, s.layer.Width, s.layer.Height, s.frameSize(key))
+		}
+		// Every packet names its layer (by width) after the frame header,
+		// so tests can check that each layer switch starts on a keyframe.
+		if len(body) >= layerTagOff+2 {
+			body[layerTagOff], body[layerTagOff+1] = byte(s.layer.Width>>8), byte(s.layer.Width)
 		}
 		s.seq++
 		s.pkt.Header = rtp.Header{

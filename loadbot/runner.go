@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
+
 	"github.com/surgertc/surge/loadbot/report"
 	"github.com/surgertc/surge/loadbot/stats"
 	"github.com/surgertc/surge/metrics"
@@ -25,6 +27,8 @@ type Runner struct {
 	progress io.Writer
 	tty      bool
 	now      func() time.Time
+
+	packetHook func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time)
 }
 
 // Option configures a Runner.
@@ -132,6 +136,7 @@ func (r *Runner) runSteps(ctx context.Context, mode string, body func(*measure) 
 	if err != nil {
 		return nil, err
 	}
+	e.packetHook = r.packetHook
 	defer e.close()
 	m := &measure{r: r, env: e, sess: newSession(e), start: r.now()}
 	if cpu, err := metrics.NewCPUSampler(m.start); err == nil {

@@ -190,6 +190,9 @@ func (s *subscriber) readLoop(track *webrtc.TrackRemote, pc *webrtc.PeerConnecti
 		tr.mu.Lock()
 		tr.st.OnPacket(info, now)
 		tr.mu.Unlock()
+		if h := s.b.env.packetHook; h != nil {
+			h(s.b, tr.kind, &pkt, now)
+		}
 		m.PacketsReceived().Inc()
 		if !s.gotMedia.Load() && s.gotMedia.CompareAndSwap(false, true) {
 			s.b.emit(botEvent{kind: "media"})

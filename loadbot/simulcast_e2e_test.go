@@ -1,0 +1,191 @@
+package loadbot
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/surgertc/surge/loadbot/stats"
+)
+
+// layerTrace follows the layer one subscriber receives, packet by packet,
+// from the layer tag every synthetic VP8 packet carries.
+type layerTrace struct {
+	first time.Time // first video packet
+	width int       // layer now received (its width), 0 before any
+	since time.Time // when width started arriving
+	// by sequence number (extended), what each packet carried: the
+	// stream the SFU sent, whatever order loss and NACK put it in.
+	pkts  map[uint64]tracePacket
+	lastS uint64
+}
+
+type tracePacket struct {
+	width    int
+	keyframe bool // starts a keyframe
+}
+
+type layerSwitch struct {
+	seq      uint64
+	from, to int
+	keyframe bool
+}
+
+func (l *layerTrace) observe(pkt *rtp.Packet, now time.Time) {
+	p := pkt.Payload
+	if len(p) < vp8DescLen+layerTagOff+2 {
+		return
+	}
+	w := int(p[vp8DescLen+layerTagOff])<<8 | int(p[vp8DescLen+layerTagOff+1])
+	info, _ := parseVP8(p)
+	if l.pkts == nil {
+		l.pkts = map[uint64]tracePacket{}
+		l.first = now
+		l.lastS = 1<<32 + uint64(pkt.SequenceNumber)
+	}
+	ext := l.lastS + uint64(int64(int16(pkt.SequenceNumber-uint16(l.lastS))))
+	l.lastS = max(l.lastS, ext)
+	l.pkts[ext] = tracePacket{width: w, keyframe: info.keyframe}
+	if w != l.width && ext == l.lastS {
+		l.width, l.since = w, now
+	}
+}
+
+// switches lists the layer changes in sequence-number order.
+func (l *layerTrace) switches() []layerSwitch {
+	seqs := make([]uint64, 0, len(l.pkts))
+	for s := range l.pkts {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	var out []layerSwitch
+	prev := 0
+	for _, s := range seqs {
+		p := l.pkts[s]
+		if p.width != prev {
+			out = append(out, layerSwitch{seq: s, from: prev, to: p.width, keyframe: p.keyframe})
+			prev = p.width
+		}
+	}
+	return out
+}
+
+// TestSimulcastFollowsSubscriberBandwidth is issue #3's end-to-end check: a
+// publisher sends q/h/f; the unconstrained subscriber settles on f, the one
+// behind a 400 kbps downlink on q or h with low loss, and climbs back to f
+// once the limit is lifted; every switch starts on a keyframe.
+func TestSimulcastFollowsSubscriberBandwidth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about a minute")
+	}
+	s := startSFU(t)
+	cfg := testConfig(s)
+	cfg.Duration = 90 * time.Second // an upper bound; the test ends the run
+	cfg.Link = LinkConfig{DownlinkKbps: 400}
+	cfg.ShapedShare = 0.5
+
+	var mu sync.Mutex
+	traces := map[*bot]*layerTrace{}
+	r, err := NewRunner(cfg, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.packetHook = func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time) {
+		if kind != stats.KindVideo {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		tr := traces[b]
+		if tr == nil {
+			tr = &layerTrace{}
+			traces[b] = tr
+		}
+		tr.observe(pkt, now)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = r.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+
+	// find returns the shaped and the plain subscriber's traces.
+	find := func() (shaped, plain *bot, st, pt layerTrace) {
+		mu.Lock()
+		defer mu.Unlock()
+		for b, tr := range traces {
+			view := layerTrace{first: tr.first, width: tr.width, since: tr.since}
+			if b.link != nil {
+				shaped, st = b, view
+			} else {
+				plain, pt = b, view
+			}
+		}
+		return
+	}
+	const hold = 5 * time.Second
+	waitFor := func(what string, within time.Duration, cond func(now time.Time) bool) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for !cond(time.Now()) {
+			if time.Now().After(deadline) {
+				_, _, st, pt := find()
+				t.Fatalf("%s: not within %s (shaped %+v, plain %+v)", what, within, st, pt)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Phase 1: both settle, each on what its link carries.
+	waitFor("shaped subscriber settled on q or h, plain on f", 40*time.Second, func(now time.Time) bool {
+		sb, pb, st, pt := find()
+		return sb != nil && pb != nil &&
+			(st.width == 320 || st.width == 640) && now.Sub(st.since) >= hold &&
+			pt.width == 1280 && now.Sub(pt.since) >= hold
+	})
+	shapedBot, _, st, pt := find()
+	settle := st.since.Sub(st.first)
+	t.Logf("400 kbps subscriber settled on width %d %.1f s after its first video packet; plain subscriber on %d after %.1f s",
+		st.width, settle.Seconds(), pt.width, pt.since.Sub(pt.first).Seconds())
+
+	// Low loss while settled: what the link dropped over a steady window.
+	p0, d0 := shapedBot.link.DownPackets.Load(), shapedBot.link.DownQueueDrops.Load()+shapedBot.link.DownLost.Load()
+	time.Sleep(6 * hold)
+	p1, d1 := shapedBot.link.DownPackets.Load(), shapedBot.link.DownQueueDrops.Load()+shapedBot.link.DownLost.Load()
+	if _, _, now, _ := find(); now.width != st.width {
+		t.Logf("note: the shaped subscriber moved from %d to %d during the loss window", st.width, now.width)
+	}
+	lossPct := 100 * float64(d1-d0) / float64(max(p1-p0, 1))
+	t.Logf("400 kbps link while settled: %d packets, %.2f %% dropped", p1-p0, lossPct)
+	if lossPct > 5 {
+		t.Errorf("the settled subscriber's link dropped %.2f %% of packets: the SFU sends more than it carries", lossPct)
+	}
+
+	// Phase 2: lift the limit; the subscriber climbs back to f.
+	lifted := time.Now()
+	shapedBot.link.SetDownlinkKbps(0)
+	waitFor("shaped subscriber back on f after the limit was lifted", 60*time.Second, func(time.Time) bool {
+		_, _, st, _ := find()
+		return st.width == 1280
+	})
+	_, _, st, pt = find()
+	t.Logf("limit lifted: back on f after %.1f s", st.since.Sub(lifted).Seconds())
+
+	mu.Lock()
+	defer mu.Unlock()
+	for b, tr := range traces {
+		sws := tr.switches()
+		t.Logf("subscriber %s (shaped %v): %d layer switches", b.spec.id, b.link != nil, len(sws))
+		for _, sw := range sws {
+			if !sw.keyframe {
+				t.Errorf("switch from width %d to %d at sequence %d did not start on a keyframe", sw.from, sw.to, sw.seq)
+			}
+		}
+	}
+}
