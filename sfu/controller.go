@@ -55,6 +55,7 @@ type controller struct {
 	// shows congestion.
 	floor      int64
 	need       int64 // what the current layers cost, with up headroom
+	videoNeed  int64 // the video part of need: 0 while no video layer is chosen
 	probing    *DownTrack
 	probeLayer int       // the layer being probed
 	probeFloor int64     // the floor before the probe, restored if it fails
@@ -142,14 +143,16 @@ func (c *controller) tick(now time.Time) {
 	// higher layer on a link that cannot carry it. Higher layers are
 	// reached by probes instead, and the estimate is capped at 1.5x what
 	// is being sent (GCC's own bound when it has evidence).
-	if c.need > 0 {
+	// Not before any video layer was chosen: at the start (layers not yet
+	// measured) or when paused, the estimate itself decides.
+	if c.videoNeed > 0 {
 		est = min(est, max(c.floor, c.need*3/2))
 	}
 	c.estimate = max(est, c.floor)
 	c.lastEstimate.Store(c.estimate)
 	c.budgets = c.alloc.Allocate(c.estimate, audio, c.demands, c.budgets)
 	scfg := &c.p.srv.cfg.Simulcast
-	c.need = int64(audio) * scfg.AudioReserve
+	c.need, c.videoNeed = int64(audio)*scfg.AudioReserve, 0
 	for i, d := range c.videos {
 		in := simulcast.Inputs{
 			LayerBitrates: c.demands[i].LayerBitrates,
@@ -166,9 +169,10 @@ func (c *controller) tick(now time.Time) {
 		d.keyframeRequest(now)
 		c.report(d)
 		if l := dec.Layer; l >= 0 {
-			c.need += int64(float64(in.LayerBitrates[l]) * scfg.UpHeadroom)
+			c.videoNeed += int64(float64(in.LayerBitrates[l]) * scfg.UpHeadroom)
 		}
 	}
+	c.need += c.videoNeed
 	c.startProbe(now)
 	c.forgetGone()
 	c.sendEstimate(now)
