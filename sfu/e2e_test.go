@@ -127,7 +127,10 @@ func TestForwardAudioVideoToSubscribers(t *testing.T) {
 	for _, c := range subs {
 		eventually(t, 15*time.Second, "two subscribed tracks", func() bool { return c.trackCount() == 2 })
 	}
-	for _, ev := range subs[0].events {
+	subs[0].mu.Lock()
+	events := append([]signal.Message(nil), subs[0].events...)
+	subs[0].mu.Unlock()
+	for _, ev := range events {
 		if ev.Type == signal.TypeTrackPublished {
 			if ev.Track.Kind == "audio" {
 				audioID = ev.Track.ID
