@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/surgertc/surge/simulcast"
 )
 
 // Synthetic media: no encoder, only bytes shaped like what a browser sends,
@@ -195,51 +197,15 @@ type vp8Info struct {
 // parseVP8 reads a VP8 payload descriptor and, on a frame's first packet,
 // the frame header. It never allocates.
 func parseVP8(p []byte) (vp8Info, bool) {
-	info := vp8Info{pictureID: -1}
-	if len(p) < 1 {
-		return info, false
+	// The SFU's own descriptor parser (bounds-checked and fuzzed in
+	// package simulcast), reduced to what a subscriber records.
+	d, err := simulcast.ParseVP8(p)
+	if err != nil || len(p) <= d.Size {
+		return vp8Info{pictureID: -1}, false
 	}
-	i := 1
-	x, s, pid := p[0]&0x80 != 0, p[0]&0x10 != 0, p[0]&0x07
-	if x {
-		if len(p) < 2 {
-			return info, false
-		}
-		ext := p[1]
-		i = 2
-		if ext&0x80 != 0 { // I: PictureID
-			if len(p) < i+1 {
-				return info, false
-			}
-			if p[i]&0x80 != 0 {
-				if len(p) < i+2 {
-					return info, false
-				}
-				info.pictureID = int(p[i]&0x7F)<<8 | int(p[i+1])
-				i += 2
-			} else {
-				info.pictureID = int(p[i] & 0x7F)
-				i++
-			}
-		}
-		if ext&0x40 != 0 { // L: TL0PICIDX
-			i++
-		}
-		if ext&0x30 != 0 { // T or K: TID/KEYIDX byte
-			i++
-		}
-	}
-	if len(p) <= i {
-		return info, false
-	}
-	info.frameStart = s && pid == 0
-	if info.frameStart {
-		body := p[i:]
-		info.keyframe = body[0]&0x01 == 0
-		if info.keyframe && len(body) >= 10 && body[3] == 0x9d && body[4] == 0x01 && body[5] == 0x2a {
-			info.width = int(binary.LittleEndian.Uint16(body[6:]) & 0x3FFF)
-			info.height = int(binary.LittleEndian.Uint16(body[8:]) & 0x3FFF)
-		}
+	info := vp8Info{frameStart: d.S && d.PID == 0, keyframe: d.Keyframe, width: int(d.Width), height: int(d.Height), pictureID: -1}
+	if d.I {
+		info.pictureID = int(d.PictureID)
 	}
 	return info, true
 }
