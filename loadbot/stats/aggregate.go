@@ -118,7 +118,10 @@ func sat(a, b uint64) uint64 {
 }
 
 // LossPct returns lost packets as a percentage of expected ones.
-func (a *Aggregate) LossPct() float64 { return pct(a.PacketsLost, a.PacketsExpected) }
+// An interval (Sub) can hold more losses than packets expected in it: the
+// end of a run declares the last window's missing packets lost at once. A
+// loss rate above 100 % means nothing, so it is capped there.
+func (a *Aggregate) LossPct() float64 { return min(pct(a.PacketsLost, a.PacketsExpected), 100) }
 
 // JitterMs returns the mean jitter of tracks that have an estimate.
 func (a *Aggregate) JitterMs() float64 {
