@@ -379,3 +379,19 @@ func failureReason(err error) string {
 	}
 	return "error"
 }
+
+// setLocalGathered applies a local description and waits for ICE gathering,
+// so the SDP sent carries every candidate: a bot then needs no trickle
+// of its own, and on loopback gathering takes milliseconds.
+func setLocalGathered(pc *webrtc.PeerConnection, d webrtc.SessionDescription) error {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(d); err != nil {
+		return err
+	}
+	select {
+	case <-gathered:
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("ICE gathering did not complete")
+	}
+}

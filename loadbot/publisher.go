@@ -120,14 +120,8 @@ func (p *publisher) offer() error {
 	if err != nil {
 		return err
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
+	if err := setLocalGathered(pc, offer); err != nil {
 		return err
-	}
-	select {
-	case <-gathered:
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("ICE gathering did not complete")
 	}
 	return p.b.sig.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
 }

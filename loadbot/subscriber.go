@@ -2,7 +2,6 @@ package loadbot
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,14 +82,8 @@ func (s *subscriber) onOffer(sdpText string) error {
 	if err != nil {
 		return err
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
+	if err := setLocalGathered(pc, answer); err != nil {
 		return err
-	}
-	select {
-	case <-gathered:
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("ICE gathering did not complete")
 	}
 	s.mu.Lock()
 	s.remoteSet = true
