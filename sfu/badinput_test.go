@@ -239,17 +239,7 @@ func (c *testClient) publishVideo() *webrtc.TrackLocalStaticRTP {
 	if _, err := pc.AddTrack(video); err != nil {
 		c.t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err == nil {
-		err = pc.SetLocalDescription(offer)
-	}
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.pub = pc
-	c.mu.Unlock()
-	c.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	c.offerPublisher(pc)
 	return video
 }
 

@@ -281,17 +281,7 @@ func (c *testClient) publish() (audio, video *webrtc.TrackLocalStaticRTP, videoS
 	if videoSender, err = pc.AddTrack(video); err != nil {
 		c.t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err == nil {
-		err = pc.SetLocalDescription(offer)
-	}
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.pub = pc
-	c.mu.Unlock()
-	c.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	c.offerPublisher(pc)
 	return audio, video, videoSender
 }
 
@@ -355,4 +345,20 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// offerPublisher makes pc the client's publish connection and sends its offer.
+func (c *testClient) offerPublisher(pc *webrtc.PeerConnection) {
+	c.t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.pub = pc
+	c.mu.Unlock()
+	c.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
 }
