@@ -154,13 +154,7 @@ func (c *controller) tick(now time.Time) {
 	scfg := &c.p.srv.cfg.Simulcast
 	c.need, c.videoNeed = int64(audio)*scfg.AudioReserve, 0
 	for i, d := range c.videos {
-		in := simulcast.Inputs{
-			LayerBitrates: c.demands[i].LayerBitrates,
-			Budget:        c.budgets[i],
-			Loss:          float64(d.fracLost.Load()) / 256,
-			MaxLayer:      c.demands[i].MaxLayer,
-			Visible:       c.demands[i].Visible,
-		}
+		in := c.inputs(i, d)
 		dec := d.selector.Decide(in, now)
 		if dec.Changed {
 			d.setTarget(dec.Layer, now)
@@ -176,6 +170,17 @@ func (c *controller) tick(now time.Time) {
 	c.startProbe(now)
 	c.forgetGone()
 	c.sendEstimate(now)
+}
+
+// inputs is what track i's Selector sees this tick.
+func (c *controller) inputs(i int, d *DownTrack) simulcast.Inputs {
+	return simulcast.Inputs{
+		LayerBitrates: c.demands[i].LayerBitrates,
+		Budget:        c.budgets[i],
+		Loss:          float64(d.fracLost.Load()) / 256,
+		MaxLayer:      c.demands[i].MaxLayer,
+		Visible:       c.demands[i].Visible,
+	}
 }
 
 // congested reports whether the subscriber's link shows congestion now:
@@ -222,13 +227,7 @@ func (c *controller) startProbe(now time.Time) {
 		return
 	}
 	for i, d := range c.videos {
-		in := simulcast.Inputs{
-			LayerBitrates: c.demands[i].LayerBitrates,
-			Budget:        c.budgets[i],
-			Loss:          float64(d.fracLost.Load()) / 256,
-			MaxLayer:      c.demands[i].MaxLayer,
-			Visible:       c.demands[i].Visible,
-		}
+		in := c.inputs(i, d)
 		if !d.selector.Decided() || !c.budgetLimited(d, in) {
 			continue
 		}
