@@ -3,6 +3,7 @@ package loadbot
 import (
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/pion/dtls/v2"
@@ -33,6 +34,8 @@ type apiOptions struct {
 	// loopbackOnly keeps ICE on 127.0.0.0/8: tests and a local SFU never
 	// need another interface, and bots then never touch the real network.
 	loopbackOnly bool
+	// nackTracks routes counted NACKs to tracks (subscribers).
+	nackTracks *sync.Map
 }
 
 const repairedRIDURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
@@ -99,6 +102,9 @@ func newAPI(o apiOptions) (*webrtc.API, error) {
 		ir.Add(hx)
 	case roleSubscriber:
 		if !o.noNACK {
+			if o.nackTracks != nil {
+				ir.Add(nackCounterFactory{tracks: o.nackTracks})
+			}
 			gen, err := nack.NewGeneratorInterceptor()
 			if err != nil {
 				return nil, err

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,8 @@ type env struct {
 	// packetHook, for tests, sees every packet a subscriber receives.
 	packetHook func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time)
 
+	nackTracks sync.Map // media SSRC → *stats.TrackStats, for NACK counts
+
 	up     atomic.Int64 // bots joined and still in session
 	failed atomic.Int64 // failed joins
 }
@@ -49,7 +52,7 @@ func newEnv(cfg Config, log *slog.Logger, m *metrics.Loadbot) (*env, error) {
 	if e.pubAPI, err = newAPI(apiOptions{role: rolePublisher, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly}); err != nil {
 		return nil, err
 	}
-	if e.subAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly}); err != nil {
+	if e.subAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly, nackTracks: &e.nackTracks}); err != nil {
 		return nil, err
 	}
 	if e.subNoNACKAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, noNACK: true, loopbackOnly: e.loopbackOnly}); err != nil {
@@ -76,7 +79,7 @@ func (e *env) apiFor(spec botSpec, link *LinkStats) (*webrtc.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newAPI(apiOptions{role: spec.role, srtp: e.cfg.SRTP, net: n, noNACK: spec.noNACK, loopbackOnly: e.loopbackOnly})
+	return newAPI(apiOptions{role: spec.role, srtp: e.cfg.SRTP, net: n, noNACK: spec.noNACK, loopbackOnly: e.loopbackOnly, nackTracks: &e.nackTracks})
 }
 
 func (e *env) close() { e.http.CloseIdleConnections() }

@@ -94,3 +94,26 @@ func TestShaperRateLimitsAndTailDrops(t *testing.T) {
 		t.Fatalf("last admitted packet leaves after %v, want queue (≤50ms+1 pkt) + 20ms delay", got)
 	}
 }
+
+// With NACKs on, a lossy link makes the subscriber ask for retransmissions,
+// and the report counts them; retransmission then hides most of the loss.
+func TestNACKsSentAreCounted(t *testing.T) {
+	s := startSFU(t)
+	cfg := testConfig(s)
+	cfg.Duration = 6 * time.Second
+	cfg.Link = LinkConfig{LossPct: 5}
+	cfg.ShapedShare = 0.5
+	r, err := NewRunner(cfg, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := res.Report.Summary
+	t.Logf("5%% lossy link with NACK: nacks sent %d, loss after retransmission %.2f%%", sum.NACKsSent, sum.LossPct)
+	if sum.NACKsSent == 0 {
+		t.Fatal("a 5% lossy link produced no counted NACKs")
+	}
+}

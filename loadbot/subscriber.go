@@ -125,6 +125,8 @@ func (s *subscriber) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	s.mu.Unlock()
 	defer s.wg.Done()
 
+	s.b.env.nackTracks.Store(uint32(track.SSRC()), tr.st)
+	defer s.b.env.nackTracks.Delete(uint32(track.SSRC()))
 	var absID uint8
 	for _, e := range recv.GetParameters().HeaderExtensions {
 		if e.URI == absCaptureTimeURI {
