@@ -395,3 +395,35 @@ func setLocalGathered(pc *webrtc.PeerConnection, d webrtc.SessionDescription) er
 		return fmt.Errorf("ICE gathering did not complete")
 	}
 }
+
+// candidates holds the server's trickled ICE candidates until the remote
+// description they belong to is applied: Pion refuses them before that.
+type candidates struct {
+	mu      sync.Mutex
+	pc      *webrtc.PeerConnection // set once a remote description is applied
+	pending []webrtc.ICECandidateInit
+}
+
+func (c *candidates) add(ci webrtc.ICECandidateInit) {
+	c.mu.Lock()
+	pc := c.pc
+	if pc == nil {
+		c.pending = append(c.pending, ci)
+	}
+	c.mu.Unlock()
+	if pc != nil {
+		_ = pc.AddICECandidate(ci)
+	}
+}
+
+// ready marks pc's remote description applied and adds what was held back.
+func (c *candidates) ready(pc *webrtc.PeerConnection) {
+	c.mu.Lock()
+	c.pc = pc
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, ci := range pending {
+		_ = pc.AddICECandidate(ci)
+	}
+}

@@ -23,10 +23,9 @@ import (
 type publisher struct {
 	b *bot
 
-	mu        sync.Mutex
-	pc        *webrtc.PeerConnection
-	remoteSet bool
-	pending   []webrtc.ICECandidateInit
+	mu    sync.Mutex
+	pc    *webrtc.PeerConnection
+	cands candidates
 
 	audio       *webrtc.TrackLocalStaticRTP
 	audioSender *webrtc.RTPSender
@@ -152,14 +151,7 @@ func (p *publisher) onAnswer(sdpText string) error {
 			}
 		}
 	}
-	p.mu.Lock()
-	p.remoteSet = true
-	pending := p.pending
-	p.pending = nil
-	p.mu.Unlock()
-	for _, c := range pending {
-		_ = pc.AddICECandidate(c)
-	}
+	p.cands.ready(pc)
 	// The send loops start on this event and on "connected", whichever
 	// comes last: ICE may connect before the IDs above are known.
 	p.b.emit(botEvent{kind: "answered"})
@@ -181,17 +173,7 @@ func idsOf(exts []webrtc.RTPHeaderExtensionParameter) extIDs {
 	return ids
 }
 
-func (p *publisher) addCandidate(c webrtc.ICECandidateInit) {
-	p.mu.Lock()
-	if !p.remoteSet || p.pc == nil {
-		p.pending = append(p.pending, c)
-		p.mu.Unlock()
-		return
-	}
-	pc := p.pc
-	p.mu.Unlock()
-	_ = pc.AddICECandidate(c)
-}
+func (p *publisher) addCandidate(c webrtc.ICECandidateInit) { p.cands.add(c) }
 
 // readRTCP drains RTCP for one encoding; a PLI or FIR asks the layer's
 // send loop for a keyframe.

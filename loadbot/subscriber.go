@@ -24,13 +24,12 @@ const pliInterval = time.Second
 type subscriber struct {
 	b *bot
 
-	mu        sync.Mutex
-	pc        *webrtc.PeerConnection
-	remoteSet bool
-	pending   []webrtc.ICECandidateInit
-	tracks    []*trackRecv
-	closed    bool
-	wg        sync.WaitGroup // read loops
+	mu     sync.Mutex
+	pc     *webrtc.PeerConnection
+	cands  candidates
+	tracks []*trackRecv
+	closed bool
+	wg     sync.WaitGroup // read loops
 
 	gotMedia atomic.Bool
 }
@@ -85,28 +84,11 @@ func (s *subscriber) onOffer(sdpText string) error {
 	if err := setLocalGathered(pc, answer); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.remoteSet = true
-	pending := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	for _, c := range pending {
-		_ = pc.AddICECandidate(c)
-	}
+	s.cands.ready(pc)
 	return s.b.sig.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetSubscriber, SDP: pc.LocalDescription().SDP})
 }
 
-func (s *subscriber) addCandidate(c webrtc.ICECandidateInit) {
-	s.mu.Lock()
-	if !s.remoteSet || s.pc == nil {
-		s.pending = append(s.pending, c)
-		s.mu.Unlock()
-		return
-	}
-	pc := s.pc
-	s.mu.Unlock()
-	_ = pc.AddICECandidate(c)
-}
+func (s *subscriber) addCandidate(c webrtc.ICECandidateInit) { s.cands.add(c) }
 
 func (s *subscriber) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	kind, clock := stats.KindAudio, uint32(opusClockRate)
