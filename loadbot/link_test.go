@@ -12,19 +12,7 @@ import (
 // behind link, and returns the shaped and the unshaped subscriber's rows.
 func shapedRun(t *testing.T, link LinkConfig, d time.Duration) (shaped, plain report.Bot) {
 	t.Helper()
-	s := startSFU(t)
-	cfg := testConfig(s)
-	cfg.Duration = d
-	cfg.Link = link
-	cfg.ShapedShare = 0.5
-	r, err := NewRunner(cfg, WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runShaped(t, link, d)
 	var got int
 	for _, b := range res.Report.Rooms[0].Bots {
 		if b.Role != "subscriber" {
@@ -44,6 +32,26 @@ func shapedRun(t *testing.T, link LinkConfig, d time.Duration) (shaped, plain re
 		t.Fatalf("want one shaped and one plain subscriber, got %+v", res.Report.Rooms[0].Bots)
 	}
 	return shaped, plain
+}
+
+// runShaped runs one publisher and two subscribers for d, the first
+// subscriber behind link.
+func runShaped(t *testing.T, link LinkConfig, d time.Duration) *Result {
+	t.Helper()
+	s := startSFU(t)
+	cfg := testConfig(s)
+	cfg.Duration = d
+	cfg.Link = link
+	cfg.ShapedShare = 0.5
+	r, err := NewRunner(cfg, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 func TestLinkDelayShowsInMeasuredLatency(t *testing.T) {
@@ -98,22 +106,19 @@ func TestShaperRateLimitsAndTailDrops(t *testing.T) {
 // With NACKs on, a lossy link makes the subscriber ask for retransmissions,
 // and the report counts them; retransmission then hides most of the loss.
 func TestNACKsSentAreCounted(t *testing.T) {
-	s := startSFU(t)
-	cfg := testConfig(s)
-	cfg.Duration = 6 * time.Second
-	cfg.Link = LinkConfig{LossPct: 5}
-	cfg.ShapedShare = 0.5
-	r, err := NewRunner(cfg, WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runShaped(t, LinkConfig{LossPct: 5}, 6*time.Second)
 	sum := res.Report.Summary
-	t.Logf("5%% lossy link with NACK: nacks sent %d, loss after retransmission %.2f%%", sum.NACKsSent, sum.LossPct)
+	var shaped report.Bot
+	for _, b := range res.Report.Rooms[0].Bots {
+		if b.Shaped {
+			shaped = b
+		}
+	}
+	t.Logf("5%% lossy link with NACK: nacks sent %d, shaped subscriber's loss after retransmission %.2f%%", sum.NACKsSent, shaped.LossPct)
 	if sum.NACKsSent == 0 {
 		t.Fatal("a 5% lossy link produced no counted NACKs")
+	}
+	if shaped.LossPct >= 5 {
+		t.Fatalf("retransmission recovered nothing: %.2f%% lost after it on a 5%% lossy link", shaped.LossPct)
 	}
 }
