@@ -48,7 +48,6 @@ type DownTrack struct {
 	rrCount  atomic.Uint64       // receiver reports seen, so the loss estimate takes each once
 	order    uint64              // subscription order: the allocator serves earlier tracks first
 	selector *simulcast.Selector // owned by the subscriber's controller goroutine
-	notified int                 // controller-owned: layer last announced to the client
 
 	mu      sync.Mutex
 	writer  webrtc.TrackLocalWriter
@@ -77,7 +76,6 @@ func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 		// (H.264) are forwarded as one layer from the first packet.
 		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.vp8),
 		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
-		notified: simulcast.LayerPaused,
 	}
 	d.maxLayer.Store(simulcast.LayerFull)
 	d.visible.Store(true)

@@ -170,6 +170,24 @@ func TestForwardAudioVideoToSubscribers(t *testing.T) {
 		checkIntact(t, "audio sub "+string(rune('1'+i)), a, 80, false, lastA)
 	}
 
+	// The SFU keeps per-layer state of what it receives: the pump's keyframe
+	// every tenth packet shows as recent.
+	var sawVideo bool
+	for _, p := range s.Snapshot()[0].Participants {
+		for _, tr := range p.Published {
+			if tr.ID != videoID {
+				continue
+			}
+			sawVideo = true
+			if l := tr.Layers[0]; !l.Live || l.Frames == 0 || l.LastKeyframeMsAgo < 0 || l.LastKeyframeMsAgo > 1000 {
+				t.Fatalf("video layer state %+v: want live, frames counted, a keyframe within the last second", l)
+			}
+		}
+	}
+	if !sawVideo {
+		t.Fatal("snapshot lacks the published video track")
+	}
+
 	// A subscriber's PLI reaches the publisher.
 	gotPLI := make(chan struct{}, 1)
 	go func() {

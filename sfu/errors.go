@@ -6,7 +6,6 @@ import "errors"
 var (
 	ErrConfig        = errors.New("invalid configuration")
 	ErrDevKeyExposed = errors.New("refusing to serve a non-loopback address with the built-in dev key")
-	ErrDraining      = errors.New("server is draining")
 	ErrClosed        = errors.New("closed")
 )
 

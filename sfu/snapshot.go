@@ -41,6 +41,9 @@ type LayerSnapshot struct {
 	Bytes      uint64 `json:"bytes"`
 	Frames     uint64 `json:"frames"`
 	Live       bool   `json:"live"`
+	// LastKeyframeMsAgo is how long ago the layer's last keyframe started
+	// (-1: none yet); a layer that never has one cannot be switched to.
+	LastKeyframeMsAgo int64 `json:"last_keyframe_ms_ago"`
 }
 
 // SubscriptionSnapshot is one DownTrack.
@@ -125,11 +128,12 @@ func (r *Receiver) snapshot(now time.Time) TrackSnapshot {
 			continue
 		}
 		ts.Layers = append(ts.Layers, LayerSnapshot{
-			RID:        ul.track.RID(),
-			BitrateBps: rates[i],
-			Bytes:      ul.bytes.Load(),
-			Frames:     ul.frames.Load(),
-			Live:       rates[i] > 0,
+			RID:               ul.track.RID(),
+			BitrateBps:        rates[i],
+			Bytes:             ul.bytes.Load(),
+			Frames:            ul.frames.Load(),
+			Live:              rates[i] > 0,
+			LastKeyframeMsAgo: msAgo(now, ul.lastKeyframe.Load()),
 		})
 	}
 	return ts
@@ -141,4 +145,12 @@ func (s *Server) handleDebugRooms(w http.ResponseWriter, _ *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(s.Snapshot())
+}
+
+// msAgo turns a unix-nanos timestamp into milliseconds before now, -1 for never.
+func msAgo(now time.Time, unixNano int64) int64 {
+	if unixNano == 0 {
+		return -1
+	}
+	return now.Sub(time.Unix(0, unixNano)).Milliseconds()
 }
