@@ -100,9 +100,9 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 		forwarded int
 		// Padding insertions in the current segment: input seqs up to in
 		// keep the offset before it.
-		cuts    []paddingCut
-		pads    = map[int64]bool{}
-		padded  int
+		cuts   []paddingCut
+		pads   = map[int64]bool{}
+		padded int
 	)
 	dst := make([]byte, 1500)
 	var held []inPkt

@@ -115,7 +115,7 @@ func (e *Estimator) elapsed(t time.Duration) float64 {
 	if !e.haveUpdate {
 		return 0
 	}
-	return min(max((t - e.lastUpdate).Seconds(), 0), 1)
+	return min(max((t-e.lastUpdate).Seconds(), 0), 1)
 }
 
 // updateDelayRate is the AIMD controller on the detector's verdict.

@@ -100,8 +100,8 @@ type PacketResult struct {
 // and the newest sequence number reported, to skip repeats). It belongs to
 // one goroutine.
 type Feedback struct {
-	h        *History
-	started  bool
+	h       *History
+	started bool
 	lastRef int64  // unwrapped reference time of the previous feedback, in 64 ms units
 	highest uint64 // newest sequence number reported so far
 }
