@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/bwe"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/simulcast"
 )
@@ -97,6 +98,26 @@ type BWEConfig struct {
 	Interval time.Duration `mapstructure:"interval"`
 	// EventInterval rate-limits the bandwidth event sent to the client.
 	EventInterval time.Duration `mapstructure:"event_interval"`
+	// ProbeInterval is the wait after a probe that found the link short;
+	// it doubles after each such probe up to ProbeMaxInterval.
+	ProbeInterval    time.Duration `mapstructure:"probe_interval"`
+	ProbeMaxInterval time.Duration `mapstructure:"probe_max_interval"`
+}
+
+// estimator is the bwe.Config these settings give.
+func (c *BWEConfig) estimator() bwe.Config {
+	e := bwe.DefaultConfig()
+	e.Initial, e.Min, e.Max = int64(c.InitialBitrate), int64(c.MinBitrate), int64(c.MaxBitrate)
+	return e
+}
+
+// prober is the bwe.ProbeConfig these settings give.
+func (c *BWEConfig) prober() bwe.ProbeConfig {
+	p := bwe.DefaultProbeConfig()
+	p.Max = int64(c.MaxBitrate)
+	p.Interval, p.MaxInterval = c.ProbeInterval, c.ProbeMaxInterval
+	p.PaddingSize = paddingSize
+	return p
 }
 
 // DefaultConfig is a loopback server with the dev key.
@@ -124,11 +145,13 @@ func DefaultConfig() Config {
 			NACKMaxAge:      time.Second,
 		},
 		BWE: BWEConfig{
-			InitialBitrate: 1_500_000,
-			MinBitrate:     100_000,
-			MaxBitrate:     20_000_000,
-			Interval:       100 * time.Millisecond,
-			EventInterval:  time.Second,
+			InitialBitrate:   1_500_000,
+			MinBitrate:       100_000,
+			MaxBitrate:       20_000_000,
+			Interval:         100 * time.Millisecond,
+			EventInterval:    time.Second,
+			ProbeInterval:    time.Second,
+			ProbeMaxInterval: 3 * time.Second,
 		},
 		Simulcast:    simulcast.DefaultConfig(),
 		DrainTimeout: 30 * time.Second,
@@ -169,11 +192,8 @@ func (c *Config) Validate() error {
 	if err := c.Simulcast.Validate(); err != nil {
 		return fmt.Errorf("%w: simulcast: %v", ErrConfig, err)
 	}
-	if c.BWE.MinBitrate <= 0 || c.BWE.InitialBitrate < c.BWE.MinBitrate || c.BWE.MaxBitrate < c.BWE.InitialBitrate || c.BWE.Interval <= 0 || c.BWE.EventInterval <= 0 {
-		return fmt.Errorf("%w: bwe needs 0 < min_bitrate <= initial_bitrate <= max_bitrate and positive intervals", ErrConfig)
-	}
-	if err := c.Simulcast.Validate(); err != nil {
-		return fmt.Errorf("%w: simulcast: %v", ErrConfig, err)
+	if c.BWE.ProbeInterval <= 0 || c.BWE.ProbeMaxInterval < c.BWE.ProbeInterval {
+		return fmt.Errorf("%w: need 0 < bwe.probe_interval <= bwe.probe_max_interval", ErrConfig)
 	}
 	if c.UsesDevKey() {
 		for name, addr := range map[string]string{"listen_addr": c.ListenAddr, "admin_addr": c.AdminAddr, "rtc.udp_addr": c.RTC.UDPAddr} {

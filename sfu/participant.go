@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
@@ -35,6 +36,7 @@ type Participant struct {
 	closed    bool
 
 	ctrl *controller // nil without the subscribe grant
+	dl   *downlink   // the subscribe side's send state; nil without the subscribe grant
 
 	negMu         sync.Mutex
 	offerInFlight bool
@@ -74,7 +76,7 @@ func (p *Participant) send(m signal.Message) { p.sess.send(m) }
 
 // newPC builds a PeerConnection that trickles its candidates to the client
 // and ends the participant if ICE fails (the peer vanished).
-func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string) {
+func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string, onConnected func()) {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
@@ -85,9 +87,14 @@ func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string) {
 		}})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed {
+		switch s {
+		case webrtc.PeerConnectionStateFailed:
 			p.log.Info("peer connection failed; removing participant", "pc", target)
 			p.sess.close()
+		case webrtc.PeerConnectionStateConnected:
+			if onConnected != nil {
+				onConnected()
+			}
 		}
 	})
 }
@@ -97,15 +104,24 @@ func (p *Participant) startSubscriber() error {
 	if !p.grant.CanSubscribe {
 		return nil
 	}
-	pc, est, err := p.srv.engine.newSubscriberPC()
+	pc, err := p.srv.engine.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 	if err != nil {
 		return err
 	}
-	p.wirePC(pc, signal.TargetSubscriber)
+	p.dl = newDownlink(p.srv.cfg.BWE.estimator(), p.srv.cfg.BWE.prober(), p.srv.sock, time.Now())
+	route := func(pair *webrtc.ICECandidatePair) {
+		if err := p.dl.updateRoute(pc, pair); err != nil {
+			p.log.Debug("fast send path off", "err", err)
+		}
+	}
+	p.wirePC(pc, signal.TargetSubscriber, func() { route(nil) })
+	if sctp := pc.SCTP(); sctp != nil {
+		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(route)
+	}
 	p.mu.Lock()
 	p.subPC = pc
 	p.mu.Unlock()
-	p.ctrl = newController(p, est)
+	p.ctrl = newController(p)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -142,7 +158,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		if pc, err = p.srv.engine.publish.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}); err != nil {
 			return err
 		}
-		p.wirePC(pc, signal.TargetPublisher)
+		p.wirePC(pc, signal.TargetPublisher, nil)
 		pc.OnTrack(p.onTrack)
 		p.mu.Lock()
 		if p.closed {

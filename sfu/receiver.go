@@ -182,12 +182,16 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet) 
 		abs = pkt.Header.GetExtension(r.absID)
 	}
 	downs := *r.downs.Load()
+	if len(downs) == 0 {
+		return
+	}
+	b := r.pub.srv.batch()
 	for _, d := range downs {
-		d.writeRTP(layer, pkt, abs, now)
+		d.writeRTP(layer, pkt, abs, now, b)
 	}
-	if len(downs) > 0 {
-		r.m.ForwardLatency().Observe(time.Since(now).Seconds())
-	}
+	b.flush()
+	putBatch(b)
+	r.m.ForwardLatency().Observe(time.Since(now).Seconds())
 }
 
 // loadPacket copies a cached upstream packet that arrived after notBefore

@@ -54,6 +54,7 @@ type Server struct {
 
 	engine  *rtcEngine
 	udp     net.PacketConn
+	sock    *sendSocket // the fast send path's view of udp
 	pubLn   net.Listener
 	admLn   net.Listener
 	pubHTTP *http.Server
@@ -96,7 +97,13 @@ func (s *Server) Start() error {
 	if s.udp, err = net.ListenPacket("udp", s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, s.cfg.BWE, s.udp); err != nil {
+	if uc, ok := s.udp.(*net.UDPConn); ok {
+		if s.sock, err = newSendSocket(uc); err != nil {
+			_ = s.udp.Close()
+			return err
+		}
+	}
+	if s.engine, err = newRTCEngine(s.cfg.RTC, s.udp); err != nil {
 		_ = s.udp.Close()
 		return err
 	}
@@ -141,6 +148,9 @@ func (s *Server) MediaAddr() net.Addr {
 	}
 	return s.udp.LocalAddr()
 }
+
+// batch is a send batch for one fan-out; putBatch it when done.
+func (s *Server) batch() *batch { return getBatch(s.sock, s.m) }
 
 // Registry is the registry the server's metrics live on.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
