@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
@@ -24,6 +25,7 @@ type Participant struct {
 	sess  *session
 	srv   *Server
 	log   *slog.Logger
+	since time.Time // admitted
 
 	wg sync.WaitGroup // read loops of published tracks, RTCP loops of subscriptions
 
@@ -53,6 +55,7 @@ func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Parti
 		log:       srv.log.With("room", room.name, "participant", id, "identity", g.Identity),
 		receivers: map[*webrtc.RTPReceiver]*Receiver{},
 		downs:     map[string]*DownTrack{},
+		since:     time.Now(),
 	}
 }
 

@@ -18,6 +18,8 @@ type Room struct {
 	srv  *Server
 	log  *slog.Logger
 
+	created time.Time // for the room API
+
 	mu         sync.Mutex
 	parts      map[string]*Participant // by id
 	byIdentity map[string]*Participant
@@ -31,6 +33,7 @@ func newRoom(srv *Server, name string) *Room {
 		name:       name,
 		srv:        srv,
 		log:        srv.log.With("room", name),
+		created:    time.Now(),
 		parts:      map[string]*Participant{},
 		byIdentity: map[string]*Participant{},
 	}

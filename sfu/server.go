@@ -30,6 +30,7 @@ import (
 
 	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/roomapi"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/sfu/web"
 )
@@ -58,6 +59,8 @@ type Server struct {
 	admLn   net.Listener
 	pubHTTP *http.Server
 	admHTTP *http.Server
+
+	wrapRoomSvc func(roomapi.RoomService) roomapi.RoomService
 
 	draining      atomic.Bool
 	subscriptions atomic.Uint64 // orders DownTracks for the allocator
@@ -148,6 +151,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 func (s *Server) publicHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rtc", s.handleRTC)
+	mux.Handle(roomapi.Prefix, roomapi.NewHandler(s.RoomService(), s.verifier.Verify, s.log))
 	mux.Handle("/", web.Handler())
 	if s.cfg.UsesDevKey() {
 		mux.HandleFunc("/dev/token", s.handleDevToken)
@@ -279,6 +283,10 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		s.m.Joins(metrics.JoinUnauthorized).Inc()
 		s.log.Info("join refused", "reason", err)
 		return nil, signal.Errorf(signal.CodeUnauthorized, "invalid token: %v", err)
+	}
+	if grant.Room == "" { // an admin token for every room names none to join
+		s.m.Joins(metrics.JoinForbidden).Inc()
+		return nil, signal.Errorf(signal.CodeForbidden, "token grants no room to join (an admin token is for the room API)")
 	}
 	if m.Room != "" && m.Room != grant.Room {
 		s.m.Joins(metrics.JoinForbidden).Inc()
