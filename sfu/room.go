@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/sfu/webhook"
 )
 
 // Room is the set of participants that see each other. It is created on the
@@ -141,6 +142,7 @@ func (r *Room) afterRemove(p, except *Participant) {
 	for _, o := range others {
 		o.send(left)
 	}
+	r.srv.emit(webhook.ParticipantLeft, r, p, nil)
 }
 
 func (r *Room) members() []*Participant {
@@ -161,6 +163,7 @@ func (r *Room) publish(pub *Participant, t *Receiver) {
 	r.tracks = append(r.tracks, t)
 	others := r.members()
 	r.mu.Unlock()
+	r.srv.emit(webhook.TrackPublished, r, pub, t)
 	info := t.info()
 	ev := signal.Message{Type: signal.TypeTrackPublished, Track: &info}
 	for _, o := range others {
@@ -191,6 +194,7 @@ func (r *Room) unpublish(t *Receiver) {
 }
 
 func (r *Room) unpublishFrom(members []*Participant, t *Receiver) {
+	r.srv.emit(webhook.TrackUnpublished, r, t.pub, t)
 	info := t.info()
 	ev := signal.Message{Type: signal.TypeTrackUnpublished, Track: &info}
 	for _, o := range members {

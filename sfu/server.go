@@ -33,6 +33,7 @@ import (
 	"github.com/surgertc/surge/sfu/roomapi"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/sfu/web"
+	"github.com/surgertc/surge/sfu/webhook"
 )
 
 // Option configures a Server.
@@ -61,6 +62,9 @@ type Server struct {
 	admHTTP *http.Server
 
 	wrapRoomSvc func(roomapi.RoomService) roomapi.RoomService
+	hooks       *webhook.Notifier // nil without webhook.urls
+	certs       *certReloader     // nil without TLS
+	proxies     proxySet
 
 	draining      atomic.Bool
 	subscriptions atomic.Uint64 // orders DownTracks for the allocator
@@ -89,6 +93,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	}
 	s.m = metrics.NewSFU(s.reg)
 	s.verifier = auth.NewVerifier(cfg.keys(), nil)
+	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -107,6 +112,10 @@ func (s *Server) Start() error {
 		_ = s.engine.mux.Close()
 		return fmt.Errorf("public HTTP %s: %w", s.cfg.ListenAddr, err)
 	}
+	if s.pubLn, err = s.listenPublic(s.pubLn); err != nil {
+		_ = s.engine.mux.Close()
+		return err
+	}
 	if s.admLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		_ = s.engine.mux.Close()
 		_ = s.pubLn.Close()
@@ -114,6 +123,7 @@ func (s *Server) Start() error {
 	}
 	s.pubHTTP = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.admHTTP = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.startWebhooks()
 	s.serveWG.Add(2)
 	go func() { defer s.serveWG.Done(); _ = s.pubHTTP.Serve(s.pubLn) }()
 	go func() { defer s.serveWG.Done(); _ = s.admHTTP.Serve(s.admLn) }()
@@ -126,7 +136,7 @@ func (s *Server) URL() string {
 	if s.pubLn == nil {
 		return ""
 	}
-	return "ws://" + s.pubLn.Addr().String() + "/rtc"
+	return s.wsScheme() + "://" + s.pubLn.Addr().String() + "/rtc"
 }
 
 // AdminURL is the admin listener's base URL, e.g. http://127.0.0.1:7881.
@@ -206,7 +216,7 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	// The socket's own limit stops anything absurd before it is buffered;
 	// messages between the protocol limit and this get a clear error.
 	conn.SetReadLimit(int64(4 * s.cfg.Signal.MaxMessageBytes))
-	sess := newSession(conn, s.log.With("remote", r.RemoteAddr))
+	sess := newSession(conn, s.sessionLog(r))
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -325,6 +335,7 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 			return nil, err
 		}
 		s.m.Joins(metrics.JoinOK).Inc()
+		s.emit(webhook.ParticipantJoined, room, p, nil)
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
 		sess.send(signal.Message{
 			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
@@ -403,6 +414,7 @@ func (s *Server) room(name string) *Room {
 		r = newRoom(s, name)
 		s.rooms[name] = r
 		s.m.Rooms().Inc()
+		s.emit(webhook.RoomStarted, r, nil, nil)
 	}
 	return r
 }
@@ -413,6 +425,7 @@ func (s *Server) removeRoom(r *Room) {
 	if s.rooms[r.name] == r {
 		delete(s.rooms, r.name)
 		s.m.Rooms().Dec()
+		s.emit(webhook.RoomFinished, r, nil, nil)
 	}
 }
 
@@ -477,6 +490,7 @@ func (s *Server) Close() error {
 	if s.engine != nil {
 		errs = append(errs, s.engine.mux.Close())
 	}
+	s.stopWebhooks()
 	s.log.Info("surge stopped")
 	return errors.Join(errs...)
 }
