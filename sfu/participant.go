@@ -10,6 +10,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/auth"
 	"github.com/surgertc/surge/sfu/signal"
 )
@@ -26,6 +27,8 @@ type Participant struct {
 	srv   *Server
 	log   *slog.Logger
 	since time.Time // admitted
+
+	stages joinProgress // join stage metrics (joinstage.go)
 
 	wg sync.WaitGroup // read loops of published tracks, RTCP loops of subscriptions
 
@@ -88,6 +91,9 @@ func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string) {
 		}})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			p.stageReached(metrics.StageICEConnected)
+		}
 		if s == webrtc.PeerConnectionStateFailed {
 			p.log.Info("peer connection failed; removing participant", "pc", target)
 			p.sess.close()
@@ -182,6 +188,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		return undo(signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err))
 	}
 	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	p.stageNegotiated()
 	return nil
 }
 
@@ -261,6 +268,7 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 		return
 	}
 	if !existed {
+		p.stageReached(metrics.StageFirstMedia)
 		p.srv.m.TracksPublished(r.mk).Inc()
 		p.log.Info("track published", "track", r.id, "kind", r.kind.String(), "codec", r.codec.MimeType, "rid", track.RID())
 		p.room.publish(p, r)
@@ -393,6 +401,7 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	p.offerInFlight = false
 	pending := p.offerPending
 	p.negMu.Unlock()
+	p.stageNegotiated()
 	if pending {
 		p.negotiate()
 	}

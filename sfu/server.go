@@ -65,6 +65,9 @@ type Server struct {
 	hooks       *webhook.Notifier // nil without webhook.urls
 	certs       *certReloader     // nil without TLS
 	proxies     proxySet
+	version     string
+	pionLevel   *slog.Level
+	stages      *metrics.JoinStages
 
 	draining      atomic.Bool
 	subscriptions atomic.Uint64 // orders DownTracks for the allocator
@@ -92,6 +95,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.reg = prometheus.NewRegistry()
 	}
 	s.m = metrics.NewSFU(s.reg)
+	s.registerNodeMetrics()
 	s.verifier = auth.NewVerifier(cfg.keys(), nil)
 	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -104,7 +108,7 @@ func (s *Server) Start() error {
 	if s.udp, err = net.ListenPacket("udp", s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, s.cfg.BWE, s.udp); err != nil {
+	if s.engine, err = newRTCEngine(s.cfg.RTC, s.cfg.BWE, s.udp, s.pionLogs()); err != nil {
 		_ = s.udp.Close()
 		return err
 	}
@@ -273,6 +277,7 @@ func (s *Server) serveSession(sess *session) {
 		return
 	}
 	defer func() {
+		p.stageEnd()
 		p.room.leave(p)
 		p.close()
 		sess.close()
@@ -336,6 +341,7 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		}
 		s.m.Joins(metrics.JoinOK).Inc()
 		s.emit(webhook.ParticipantJoined, room, p, nil)
+		p.stageAdmitted()
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
 		sess.send(signal.Message{
 			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,

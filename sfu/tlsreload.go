@@ -150,6 +150,7 @@ func (s *Server) listenPublic(ln net.Listener) (net.Listener, error) {
 	}
 	c, err := newCertReloader(s.cfg.TLS, s.log)
 	if err != nil {
+		_ = ln.Close()
 		return nil, err
 	}
 	s.certs = c

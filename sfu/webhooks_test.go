@@ -179,9 +179,12 @@ func counter(t *testing.T, s *Server, name string) float64 {
 
 func TestWebhookConfigChecks(t *testing.T) {
 	for name, mutate := range map[string]func(*Config){
-		"not a URL":            func(c *Config) { c.Webhook.URLs = []string{"ftp://x"} },
-		"unknown api_key":      func(c *Config) { c.Webhook.URLs = []string{"http://127.0.0.1:1/"}; c.Webhook.APIKey = "nope" },
-		"ambiguous key":        func(c *Config) { c.Webhook.URLs = []string{"http://127.0.0.1:1/"}; c.Keys = map[string]string{"a": "1", "b": "2"} },
+		"not a URL":       func(c *Config) { c.Webhook.URLs = []string{"ftp://x"} },
+		"unknown api_key": func(c *Config) { c.Webhook.URLs = []string{"http://127.0.0.1:1/"}; c.Webhook.APIKey = "nope" },
+		"ambiguous key": func(c *Config) {
+			c.Webhook.URLs = []string{"http://127.0.0.1:1/"}
+			c.Keys = map[string]string{"a": "1", "b": "2"}
+		},
 		"zero queue":           func(c *Config) { c.Webhook.URLs = []string{"http://127.0.0.1:1/"}; c.Webhook.QueueSize = 0 },
 		"cert without key":     func(c *Config) { c.TLS.CertFile = "x.pem" },
 		"bad trusted proxy":    func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/99"} },
