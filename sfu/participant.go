@@ -118,6 +118,7 @@ func (p *Participant) startSubscriber() error {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		labelGoroutine(p.room.name, "participant", p.id, "role", "controller")
 		p.ctrl.run()
 	}()
 	return nil
@@ -308,6 +309,7 @@ func (p *Participant) subscribe(r *Receiver) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
+		labelGoroutine(p.room.name, "track", r.id, "role", "downtrack_rtcp")
 		d.readRTCP()
 	}()
 	r.addDown(d)

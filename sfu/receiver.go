@@ -131,6 +131,7 @@ func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		labelGoroutine(r.pub.room.name, "track", r.id, "role", "receiver")
 		r.readLoop(l, ul)
 		r.mu.Lock()
 		r.live--

@@ -190,6 +190,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/rates", handleProfileRates)
 	return mux
 }
 
@@ -299,6 +300,7 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		s.log.Info("join refused", "reason", err)
 		return nil, signal.Errorf(signal.CodeUnauthorized, "invalid token: %v", err)
 	}
+	labelGoroutine(grant.Room) // this goroutine creates the room's Pion connections
 	if grant.Room == "" { // an admin token for every room names none to join
 		s.m.Joins(metrics.JoinForbidden).Inc()
 		return nil, signal.Errorf(signal.CodeForbidden, "token grants no room to join (an admin token is for the room API)")
