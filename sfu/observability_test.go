@@ -52,6 +52,27 @@ func labelled(t *testing.T, s *Server, name string, want map[string]string) (flo
 	return 0, false
 }
 
+// value reads an unlabelled series.
+func value(t *testing.T, s *Server, name string) float64 {
+	t.Helper()
+	v, ok := labelled(t, s, name, nil)
+	if !ok {
+		t.Fatalf("no series %s", name)
+	}
+	return v
+}
+
+// audioRoom has pub publish audio to sub in room and waits until it arrives.
+func audioRoom(t *testing.T, s *Server, room string) {
+	t.Helper()
+	pub := join(t, s, room, "pub")
+	sub := join(t, s, room, "sub")
+	audio, _, _ := pub.publish()
+	ap := startPump(audio, 20*time.Millisecond, 80, 960)
+	t.Cleanup(ap.halt)
+	eventually(t, 15*time.Second, "the subscriber to get audio", func() bool { return sub.trackCount() >= 1 })
+}
+
 func TestBuildInfoAndReadiness(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -94,12 +115,7 @@ func stage(t *testing.T, s *Server, family, st string) float64 {
 // at ice_connected, although it was admitted.
 func TestJoinStages(t *testing.T) {
 	s := startServer(t, nil)
-	pub := join(t, s, "stages", "pub")
-	sub := join(t, s, "stages", "sub")
-	audio, _, _ := pub.publish()
-	ap := startPump(audio, 20*time.Millisecond, 80, 960)
-	defer ap.halt()
-	eventually(t, 15*time.Second, "the subscriber to get audio", func() bool { return sub.trackCount() >= 1 })
+	audioRoom(t, s, "stages")
 	eventually(t, 5*time.Second, "both joins through first_media", func() bool {
 		return stage(t, s, "surge_join_stage_total", "first_media") == 2
 	})

@@ -2,11 +2,11 @@ package sfu
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 func postStatus(t *testing.T, url string) (int, string) {
@@ -18,16 +18,8 @@ func postStatus(t *testing.T, url string) (int, string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, b.String()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 // TestProfileRatesSwitchAtRunTime: mutex and block profiling are off until
@@ -71,12 +63,7 @@ func TestProfileRatesSwitchAtRunTime(t *testing.T) {
 // room (-tagfocus room=NAME).
 func TestPacketPathCarriesRoomLabels(t *testing.T) {
 	s := startServer(t, nil)
-	pub := join(t, s, "labelled", "pub")
-	sub := join(t, s, "labelled", "sub")
-	audio, _, _ := pub.publish()
-	ap := startPump(audio, 20*time.Millisecond, 80, 960)
-	defer ap.halt()
-	eventually(t, 15*time.Second, "the subscriber to get audio", func() bool { return sub.trackCount() >= 1 })
+	audioRoom(t, s, "labelled")
 	_, body := httpStatus(t, s.AdminURL()+"/debug/pprof/goroutine?debug=1")
 	for _, want := range []string{`"role":"receiver"`, `"role":"downtrack_rtcp"`, `"role":"controller"`} {
 		found := false

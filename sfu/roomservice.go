@@ -7,6 +7,7 @@ import (
 
 	"github.com/surgertc/surge/sfu/roomapi"
 	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/sfu/webhook"
 )
 
 // localRoomService is the room API for this node's own rooms. It is the
@@ -164,10 +165,16 @@ func (r *Room) closeNow() {
 	}
 	members := r.members()
 	r.mu.Unlock()
-	r.srv.removeRoom(r)
+	// Unlisted first, so a racing join opens a fresh room instead of
+	// retrying this closed one; room_finished last, after everyone's
+	// participant_left, as receivers expect.
+	listed := r.srv.unlistRoom(r)
 	for _, p := range members {
 		r.leave(p)
 		p.sess.sendAndClose(signal.Message{Type: signal.TypeLeave, Code: signal.CodeRoomClosed, Reason: "the room was closed by its operator"})
+	}
+	if listed {
+		r.srv.emit(webhook.RoomFinished, r, nil, nil)
 	}
 	r.log.Info("room closed by the room API", "participants", len(members))
 }

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -118,6 +119,17 @@ func TestRoomAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("unknown room: HTTP %d %s, want 404 application/json", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	req, _ = http.NewRequest(http.MethodPut, base+"/api/v1/rooms", nil)
+	req.Header.Set("Authorization", "Bearer "+admin.Token)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	var e struct{ Error roomapi.Error }
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || e.Error.Code != roomapi.CodeBadRequest {
+		t.Fatalf("PUT /api/v1/rooms: HTTP %d %+v, want 400 bad_request", resp.StatusCode, e)
 	}
 
 	// Remove: bob is told why and disconnected; the others see him leave.

@@ -428,13 +428,22 @@ func (s *Server) room(name string) *Room {
 }
 
 func (s *Server) removeRoom(r *Room) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rooms[r.name] == r {
-		delete(s.rooms, r.name)
-		s.m.Rooms().Dec()
+	if s.unlistRoom(r) {
 		s.emit(webhook.RoomFinished, r, nil, nil)
 	}
+}
+
+// unlistRoom takes r out of the room map (new joins open a fresh room) and
+// reports whether it was there.
+func (s *Server) unlistRoom(r *Room) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rooms[r.name] != r {
+		return false
+	}
+	delete(s.rooms, r.name)
+	s.m.Rooms().Dec()
+	return true
 }
 
 // Drain stops accepting joins, tells connected clients, waits for them to
