@@ -1,8 +1,17 @@
 package sfu
 
 import (
+	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/surgertc/surge/sfu/signal"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -44,6 +53,50 @@ func TestClientAddr(t *testing.T) {
 	for _, bad := range []string{"10.0.0.0/33", "proxy.example.com", ""} {
 		if _, err := parseProxies([]string{bad}); err == nil {
 			t.Errorf("parseProxies accepted %q", bad)
+		}
+	}
+}
+
+// TestLogsShowClientBehindProxy: behind a trusted proxy a participant's log
+// lines name the client from X-Forwarded-For, and the proxy; from anyone
+// else the header is ignored.
+func TestLogsShowClientBehindProxy(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		var buf syncBuffer
+		cfg := DefaultConfig()
+		cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		if trusted {
+			cfg.TrustedProxies = []string{"127.0.0.1"}
+		}
+		s, err := NewServer(cfg, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, _, err := websocket.Dial(ctx, s.URL(), &websocket.DialOptions{HTTPHeader: http.Header{"X-Forwarded-For": {"198.51.100.7"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := json.Marshal(signal.Message{Type: signal.TypeJoin, Token: devToken(t, "proxied", "alice")})
+		_ = conn.Write(ctx, websocket.MessageText, data)
+		_, _, _ = conn.Read(ctx) // joined
+		cancel()
+		_ = conn.CloseNow()
+		_ = s.Close()
+		var line string
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.Contains(l, `msg="participant joined"`) {
+				line = l
+			}
+		}
+		switch {
+		case trusted && (!strings.Contains(line, "remote=198.51.100.7 proxy=127.0.0.1:")):
+			t.Errorf("behind a trusted proxy: %q, want remote=198.51.100.7 proxy=127.0.0.1:…", line)
+		case !trusted && (!strings.Contains(line, "remote=127.0.0.1:") || strings.Contains(line, "198.51.100.7")):
+			t.Errorf("untrusted peer: %q, want its own address and no forwarded one", line)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Parti
 		room:      room,
 		sess:      sess,
 		srv:       srv,
-		log:       srv.log.With("room", room.name, "participant", id, "identity", g.Identity),
+		log:       sess.log.With("room", room.name, "participant", id, "identity", g.Identity), // remote (and proxy) come with the session
 		receivers: map[*webrtc.RTPReceiver]*Receiver{},
 		downs:     map[string]*DownTrack{},
 		since:     time.Now(),

@@ -300,11 +300,14 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		s.log.Info("join refused", "reason", err)
 		return nil, signal.Errorf(signal.CodeUnauthorized, "invalid token: %v", err)
 	}
-	labelGoroutine(grant.Room) // this goroutine creates the room's Pion connections
-	if grant.Room == "" { // an admin token for every room names none to join
+	// An admin token for every room names none to join.
+	if grant.Room == "" {
 		s.m.Joins(metrics.JoinForbidden).Inc()
 		return nil, signal.Errorf(signal.CodeForbidden, "token grants no room to join (an admin token is for the room API)")
 	}
+	// This goroutine creates the room's Pion connections, which inherit
+	// the label: profiles can be cut by room.
+	labelGoroutine(grant.Room)
 	if m.Room != "" && m.Room != grant.Room {
 		s.m.Joins(metrics.JoinForbidden).Inc()
 		return nil, signal.Errorf(signal.CodeRoomMismatch, "token is for room %q, not %q", grant.Room, m.Room)
