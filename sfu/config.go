@@ -35,6 +35,14 @@ type Config struct {
 	// DrainTimeout bounds graceful shutdown: after it the remaining sessions
 	// are closed anyway.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+
+	// TLS serves the public listener over TLS (tlsreload.go).
+	TLS TLSConfig `mapstructure:"tls"`
+	// TrustedProxies are the addresses (CIDRs or IPs) of reverse proxies
+	// whose X-Forwarded-For names the client (clientaddr.go).
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// Webhook posts room events to HTTP endpoints (webhooks.go).
+	Webhook WebhookConfig `mapstructure:"webhook"`
 }
 
 // RTCConfig is the media side.
@@ -155,6 +163,8 @@ func DefaultConfig() Config {
 		},
 		Simulcast:    simulcast.DefaultConfig(),
 		DrainTimeout: 30 * time.Second,
+		TLS:          DefaultTLSConfig(),
+		Webhook:      DefaultWebhookConfig(),
 	}
 }
 
@@ -194,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BWE.ProbeInterval <= 0 || c.BWE.ProbeMaxInterval < c.BWE.ProbeInterval {
 		return fmt.Errorf("%w: need 0 < bwe.probe_interval <= bwe.probe_max_interval", ErrConfig)
+	}
+	if err := c.validateOperator(); err != nil {
+		return err
 	}
 	if c.UsesDevKey() {
 		for name, addr := range map[string]string{"listen_addr": c.ListenAddr, "admin_addr": c.AdminAddr, "rtc.udp_addr": c.RTC.UDPAddr} {

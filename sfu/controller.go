@@ -104,6 +104,7 @@ func (c *controller) run() {
 func (c *controller) tick(now time.Time) {
 	scfg := &c.p.srv.cfg.Simulcast
 	c.downs = c.p.downTracks(c.downs)
+	c.p.noteMediaSent(c.downs)
 	slices.SortFunc(c.downs, func(a, b *DownTrack) int { return cmp.Compare(a.order, b.order) })
 	c.videos = c.videos[:0]
 	c.demands = c.demands[:0]

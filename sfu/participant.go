@@ -10,6 +10,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/auth"
 	"github.com/surgertc/surge/sfu/signal"
 )
@@ -25,6 +26,9 @@ type Participant struct {
 	sess  *session
 	srv   *Server
 	log   *slog.Logger
+	since time.Time // admitted
+
+	stages joinProgress // join stage metrics (joinstage.go)
 
 	wg sync.WaitGroup // read loops of published tracks, RTCP loops of subscriptions
 
@@ -52,9 +56,10 @@ func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Parti
 		room:      room,
 		sess:      sess,
 		srv:       srv,
-		log:       srv.log.With("room", room.name, "participant", id, "identity", g.Identity),
+		log:       sess.log.With("room", room.name, "participant", id, "identity", g.Identity), // remote (and proxy) come with the session
 		receivers: map[*webrtc.RTPReceiver]*Receiver{},
 		downs:     map[string]*DownTrack{},
+		since:     time.Now(),
 	}
 }
 
@@ -92,6 +97,7 @@ func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string, onConnect
 			p.log.Info("peer connection failed; removing participant", "pc", target)
 			p.sess.close()
 		case webrtc.PeerConnectionStateConnected:
+			p.stageReached(metrics.StageICEConnected)
 			if onConnected != nil {
 				onConnected()
 			}
@@ -125,6 +131,7 @@ func (p *Participant) startSubscriber() error {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		labelGoroutine(p.room.name, "participant", p.id, "role", "controller")
 		p.ctrl.run()
 	}()
 	return nil
@@ -195,6 +202,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		return undo(signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err))
 	}
 	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	p.stageNegotiated()
 	return nil
 }
 
@@ -274,6 +282,7 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 		return
 	}
 	if !existed {
+		p.stageReached(metrics.StageFirstMedia)
 		p.srv.m.TracksPublished(r.mk).Inc()
 		p.log.Info("track published", "track", r.id, "kind", r.kind.String(), "codec", r.codec.MimeType, "rid", track.RID())
 		p.room.publish(p, r)
@@ -313,6 +322,7 @@ func (p *Participant) subscribe(r *Receiver) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
+		labelGoroutine(p.room.name, "track", r.id, "role", "downtrack_rtcp")
 		d.readRTCP()
 	}()
 	r.addDown(d)
@@ -406,6 +416,7 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	p.offerInFlight = false
 	pending := p.offerPending
 	p.negMu.Unlock()
+	p.stageNegotiated()
 	if pending {
 		p.negotiate()
 	}

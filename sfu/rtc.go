@@ -9,6 +9,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
@@ -34,11 +35,11 @@ type rtcEngine struct {
 	mux       interface{ Close() error }
 }
 
-func newRTCEngine(cfg RTCConfig, udp net.PacketConn) (*rtcEngine, error) {
-	se := webrtc.SettingEngine{}
+func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory) (*rtcEngine, error) {
+	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
-	mux := webrtc.NewICEUDPMux(nil, udp)
+	mux := webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), udp)
 	se.SetICEUDPMux(mux)
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)

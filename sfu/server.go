@@ -30,8 +30,10 @@ import (
 
 	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/roomapi"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/sfu/web"
+	"github.com/surgertc/surge/sfu/webhook"
 )
 
 // Option configures a Server.
@@ -60,6 +62,14 @@ type Server struct {
 	pubHTTP *http.Server
 	admHTTP *http.Server
 
+	wrapRoomSvc func(roomapi.RoomService) roomapi.RoomService
+	hooks       *webhook.Notifier // nil without webhook.urls
+	certs       *certReloader     // nil without TLS
+	proxies     proxySet
+	version     string
+	pionLevel   *slog.Level
+	stages      *metrics.JoinStages
+
 	draining      atomic.Bool
 	subscriptions atomic.Uint64 // orders DownTracks for the allocator
 	ctx           context.Context
@@ -86,7 +96,9 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.reg = prometheus.NewRegistry()
 	}
 	s.m = metrics.NewSFU(s.reg)
+	s.registerNodeMetrics()
 	s.verifier = auth.NewVerifier(cfg.keys(), nil)
+	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -103,13 +115,17 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, s.udp); err != nil {
+	if s.engine, err = newRTCEngine(s.cfg.RTC, s.udp, s.pionLogs()); err != nil {
 		_ = s.udp.Close()
 		return err
 	}
 	if s.pubLn, err = net.Listen("tcp", s.cfg.ListenAddr); err != nil {
 		_ = s.engine.mux.Close()
 		return fmt.Errorf("public HTTP %s: %w", s.cfg.ListenAddr, err)
+	}
+	if s.pubLn, err = s.listenPublic(s.pubLn); err != nil {
+		_ = s.engine.mux.Close()
+		return err
 	}
 	if s.admLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		_ = s.engine.mux.Close()
@@ -118,6 +134,7 @@ func (s *Server) Start() error {
 	}
 	s.pubHTTP = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.admHTTP = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.startWebhooks()
 	s.serveWG.Add(2)
 	go func() { defer s.serveWG.Done(); _ = s.pubHTTP.Serve(s.pubLn) }()
 	go func() { defer s.serveWG.Done(); _ = s.admHTTP.Serve(s.admLn) }()
@@ -130,7 +147,7 @@ func (s *Server) URL() string {
 	if s.pubLn == nil {
 		return ""
 	}
-	return "ws://" + s.pubLn.Addr().String() + "/rtc"
+	return s.wsScheme() + "://" + s.pubLn.Addr().String() + "/rtc"
 }
 
 // AdminURL is the admin listener's base URL, e.g. http://127.0.0.1:7881.
@@ -158,6 +175,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 func (s *Server) publicHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rtc", s.handleRTC)
+	mux.Handle(roomapi.Prefix, roomapi.NewHandler(s.RoomService(), s.verifier.Verify, s.log))
 	mux.Handle("/", web.Handler())
 	if s.cfg.UsesDevKey() {
 		mux.HandleFunc("/dev/token", s.handleDevToken)
@@ -182,6 +200,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/rates", handleProfileRates)
 	return mux
 }
 
@@ -212,7 +231,7 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	// The socket's own limit stops anything absurd before it is buffered;
 	// messages between the protocol limit and this get a clear error.
 	conn.SetReadLimit(int64(4 * s.cfg.Signal.MaxMessageBytes))
-	sess := newSession(conn, s.log.With("remote", r.RemoteAddr))
+	sess := newSession(conn, s.sessionLog(r))
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -269,6 +288,7 @@ func (s *Server) serveSession(sess *session) {
 		return
 	}
 	defer func() {
+		p.stageEnd()
 		p.room.leave(p)
 		p.close()
 		sess.close()
@@ -290,6 +310,14 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		s.log.Info("join refused", "reason", err)
 		return nil, signal.Errorf(signal.CodeUnauthorized, "invalid token: %v", err)
 	}
+	// An admin token for every room names none to join.
+	if grant.Room == "" {
+		s.m.Joins(metrics.JoinForbidden).Inc()
+		return nil, signal.Errorf(signal.CodeForbidden, "token grants no room to join (an admin token is for the room API)")
+	}
+	// This goroutine creates the room's Pion connections, which inherit
+	// the label: profiles can be cut by room.
+	labelGoroutine(grant.Room)
 	if m.Room != "" && m.Room != grant.Room {
 		s.m.Joins(metrics.JoinForbidden).Inc()
 		return nil, signal.Errorf(signal.CodeRoomMismatch, "token is for room %q, not %q", grant.Room, m.Room)
@@ -327,6 +355,8 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 			return nil, err
 		}
 		s.m.Joins(metrics.JoinOK).Inc()
+		s.emit(webhook.ParticipantJoined, room, p, nil)
+		p.stageAdmitted()
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
 		sess.send(signal.Message{
 			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
@@ -405,17 +435,28 @@ func (s *Server) room(name string) *Room {
 		r = newRoom(s, name)
 		s.rooms[name] = r
 		s.m.Rooms().Inc()
+		s.emit(webhook.RoomStarted, r, nil, nil)
 	}
 	return r
 }
 
 func (s *Server) removeRoom(r *Room) {
+	if s.unlistRoom(r) {
+		s.emit(webhook.RoomFinished, r, nil, nil)
+	}
+}
+
+// unlistRoom takes r out of the room map (new joins open a fresh room) and
+// reports whether it was there.
+func (s *Server) unlistRoom(r *Room) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rooms[r.name] == r {
-		delete(s.rooms, r.name)
-		s.m.Rooms().Dec()
+	if s.rooms[r.name] != r {
+		return false
 	}
+	delete(s.rooms, r.name)
+	s.m.Rooms().Dec()
+	return true
 }
 
 // Drain stops accepting joins, tells connected clients, waits for them to
@@ -479,6 +520,7 @@ func (s *Server) Close() error {
 	if s.engine != nil {
 		errs = append(errs, s.engine.mux.Close())
 	}
+	s.stopWebhooks()
 	s.log.Info("surge stopped")
 	return errors.Join(errs...)
 }

@@ -29,10 +29,13 @@ type fileConfig struct {
 type logConfig struct {
 	Level  string `mapstructure:"level"`  // debug | info | warn | error
 	Format string `mapstructure:"format"` // text | json
+	// PionLevel is the lowest level of Pion's own messages that are logged
+	// (trace | debug | info | warn | error); level still applies on top.
+	PionLevel string `mapstructure:"pion_level"`
 }
 
 func defaultFileConfig() fileConfig {
-	return fileConfig{Config: sfu.DefaultConfig(), Log: logConfig{Level: "info", Format: "text"}}
+	return fileConfig{Config: sfu.DefaultConfig(), Log: logConfig{Level: "info", Format: "text", PionLevel: "warn"}}
 }
 
 // descriptions is the flag help. A key missing here still gets a flag (the
@@ -76,6 +79,17 @@ var descriptions = map[string]string{
 	"simulcast.audio_reserve":         "bps reserved per audio track before video is allocated",
 	"log.level":                       "log level: debug, info, warn or error",
 	"log.format":                      "log format: text or json",
+	"log.pion_level":                  "lowest level of Pion's own logs (ICE, DTLS, SRTP) to pass on: trace, debug, info, warn or error",
+	"tls.cert_file":                   "PEM certificate chain for the public listener (wss/https); empty serves plain HTTP",
+	"tls.key_file":                    "PEM private key of tls.cert_file",
+	"tls.reload_interval":             "how often the TLS files are checked for changes (SIGHUP reloads at once)",
+	"trusted_proxies":                 "IPs or CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP name the client, comma-separated",
+	"webhook.urls":                    "URLs that receive room events as signed POSTs, comma-separated; empty disables webhooks",
+	"webhook.api_key":                 "API key whose secret signs webhooks (default: the only configured key)",
+	"webhook.queue_size":              "events waiting per webhook URL; beyond it events are dropped and counted",
+	"webhook.timeout":                 "time limit of one webhook attempt",
+	"webhook.max_attempts":            "tries per webhook delivery, the first included",
+	"webhook.backoff":                 "wait after a failed webhook attempt; doubles per failure up to 30s",
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

@@ -33,7 +33,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "YAML config file, e.g. configs/sfu.yaml (default $SURGE_CONFIG; without either the built-in defaults apply)")
-	root.AddCommand(newServeCmd(), newTokenCmd(), newVersionCmd(), newSelftestCmd())
+	root.AddCommand(newServeCmd(), newTokenCmd(), newVersionCmd(), newSelftestCmd(), newRoomsCmd())
 	return root
 }
 
