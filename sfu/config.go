@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/cluster"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/simulcast"
 )
@@ -34,6 +35,12 @@ type Config struct {
 	// DrainTimeout bounds graceful shutdown: after it the remaining sessions
 	// are closed anyway.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+
+	// Redis, when Redis.Addr is set, makes this node one of a cluster that
+	// shares rooms through Redis (package sfu/cluster); Node is its
+	// identity there. Without it the node runs alone.
+	Redis cluster.RedisConfig `mapstructure:"redis"`
+	Node  cluster.NodeConfig  `mapstructure:"node"`
 }
 
 // RTCConfig is the media side.
@@ -132,6 +139,8 @@ func DefaultConfig() Config {
 		},
 		Simulcast:    simulcast.DefaultConfig(),
 		DrainTimeout: 30 * time.Second,
+		Redis:        cluster.DefaultRedisConfig(),
+		Node:         cluster.DefaultNodeConfig(),
 	}
 }
 
@@ -174,6 +183,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Simulcast.Validate(); err != nil {
 		return fmt.Errorf("%w: simulcast: %v", ErrConfig, err)
+	}
+	if err := (cluster.Config{Redis: c.Redis, Node: c.Node}).Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if c.UsesDevKey() {
 		for name, addr := range map[string]string{"listen_addr": c.ListenAddr, "admin_addr": c.AdminAddr, "rtc.udp_addr": c.RTC.UDPAddr} {

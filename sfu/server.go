@@ -59,6 +59,11 @@ type Server struct {
 	pubHTTP *http.Server
 	admHTTP *http.Server
 
+	// cluster is this node's membership of a multi-node cluster; nil when
+	// redis.addr is not set (see clusterhost.go).
+	cluster        clusterMember
+	clusterMetrics *metrics.Cluster
+
 	draining      atomic.Bool
 	subscriptions atomic.Uint64 // orders DownTracks for the allocator
 	ctx           context.Context
@@ -108,6 +113,12 @@ func (s *Server) Start() error {
 		_ = s.engine.mux.Close()
 		_ = s.pubLn.Close()
 		return fmt.Errorf("admin HTTP %s: %w", s.cfg.AdminAddr, err)
+	}
+	if err := s.startCluster(); err != nil {
+		_ = s.engine.mux.Close()
+		_ = s.pubLn.Close()
+		_ = s.admLn.Close()
+		return fmt.Errorf("cluster: %w", err)
 	}
 	s.pubHTTP = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.admHTTP = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
@@ -167,6 +178,7 @@ func (s *Server) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("/debug/rooms", s.handleDebugRooms)
+	mux.HandleFunc("/debug/cluster", s.handleDebugCluster)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -203,6 +215,7 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	// messages between the protocol limit and this get a clear error.
 	conn.SetReadLimit(int64(4 * s.cfg.Signal.MaxMessageBytes))
 	sess := newSession(conn, s.log.With("remote", r.RemoteAddr))
+	sess.region = r.URL.Query().Get("region")
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -223,10 +236,11 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	s.serveSession(sess)
 }
 
-// fail reports err to the client, closes its socket and waits until the
-// writer is done, so that no later close of the session cuts the error off.
+// fail reports err to the client (or redirects it, see failMessage), closes
+// its socket and waits until the writer is done, so that no later close of
+// the session cuts the message off.
 func fail(sess *session, err error) {
-	sess.sendAndClose(signal.ErrorMessage(err))
+	sess.sendAndClose(failMessage(err))
 	sess.wait()
 }
 
@@ -293,6 +307,11 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		return nil, signal.Errorf(signal.CodeDraining, "server is draining; join another node")
 	}
 	for {
+		// In a cluster the room may live elsewhere; asked again on every
+		// round, since a retry means the room closed meanwhile.
+		if err := s.placeJoin(sess, grant); err != nil {
+			return nil, err
+		}
 		room := s.room(grant.Room)
 		if room == nil {
 			s.m.Joins(metrics.JoinDraining).Inc()
@@ -401,16 +420,23 @@ func (s *Server) room(name string) *Room {
 
 func (s *Server) removeRoom(r *Room) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rooms[r.name] == r {
+	removed := s.rooms[r.name] == r
+	if removed {
 		delete(s.rooms, r.name)
 		s.m.Rooms().Dec()
+	}
+	s.mu.Unlock()
+	if removed && s.cluster != nil {
+		s.cluster.Release(r.name)
 	}
 }
 
 // Drain stops accepting joins, tells connected clients, waits for them to
 // leave or ctx to end, then closes the server.
 func (s *Server) Drain(ctx context.Context) error {
+	if s.cluster != nil {
+		s.cluster.Drain() // no new rooms here; this node's rooms are free to re-place
+	}
 	s.draining.Store(true)
 	s.mu.Lock()
 	n := len(s.sessions)
@@ -440,6 +466,11 @@ func (s *Server) Drain(ctx context.Context) error {
 
 // Close stops everything and waits for every goroutine the server started.
 func (s *Server) Close() error {
+	if s.cluster != nil {
+		// First, so that clients reconnecting elsewhere find the rooms
+		// free at once rather than after the claims' TTL.
+		_ = s.cluster.Close()
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

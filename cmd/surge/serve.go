@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/surgertc/surge/sfu"
+	"github.com/surgertc/surge/sfu/cluster"
 )
 
 func newServeCmd() *cobra.Command {
@@ -70,6 +72,9 @@ func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
 }
 
 func serve(cfg sfu.Config, log *slog.Logger, sigs <-chan os.Signal) error {
+	// go-redis logs each failed dial process-wide; the cluster node logs
+	// an outage once, so the client's own lines go to debug.
+	redis.SetLogger(cluster.RedisLogger{Log: log})
 	srv, err := sfu.NewServer(cfg, sfu.WithLogger(log), sfu.WithRegistry(prometheus.NewRegistry()))
 	if errors.Is(err, sfu.ErrDevKeyExposed) {
 		return fmt.Errorf("%w\n  fix: configure keys (SURGE_KEYS=key:secret, --keys, or keys: in the config file), or keep listen_addr, admin_addr and rtc.udp_addr on 127.0.0.1", err)

@@ -35,6 +35,9 @@ type Grant struct {
 	Identity     string `json:"-"` // carried as the JWT subject
 	CanPublish   bool   `json:"can_publish"`
 	CanSubscribe bool   `json:"can_subscribe"`
+	// Region, if set, is where the client prefers its room to be placed
+	// in a multi-node cluster (a node of that region with headroom).
+	Region string `json:"region,omitempty"`
 }
 
 type claims struct {

@@ -1,5 +1,5 @@
 // Package redistest runs a throwaway redis-server for tests: on a free
-// loopback port, with persistence off (--save '' --appendonly no), stopped
+// loopback port, with persistence off (--save ” --appendonly no), stopped
 // when the test ends. Without the binary the test is skipped, unless
 // SURGE_REQUIRE_REDIS=1 (CI sets it), in which case it fails.
 package redistest
