@@ -119,8 +119,11 @@ func (n *Node) sampleLoad(st HostStats) Load {
 	for _, r := range st.Rooms {
 		l.Participants += r.Participants
 	}
-	if n.cpu != nil {
-		l.CPUCores = n.cpu.Sample(now)
+	// CPU over less than half an interval (the first heartbeat, right at
+	// start, or Drain's extra one) is mostly noise: keep the last figure.
+	l.CPUCores = n.load.CPUCores
+	if n.cpu != nil && now.Sub(n.cpuAt) >= n.cfg.Node.HeartbeatInterval/2 {
+		l.CPUCores, n.cpuAt = n.cpu.Sample(now), now
 	}
 	if !n.lastAt.IsZero() {
 		if dt := now.Sub(n.lastAt).Seconds(); dt > 0 && st.PacketsSent >= n.lastPackets {

@@ -111,6 +111,7 @@ type Node struct {
 	closed      bool
 	load        Load
 	cpu         *metrics.CPUSampler
+	cpuAt       time.Time
 	lastPackets float64
 	lastAt      time.Time
 }
@@ -152,7 +153,7 @@ func New(cfg Config, host Host, opts ...Option) (*Node, error) {
 	n.store = &store{rdb: rdb, prefix: prefix}
 	n.log = n.log.With("node", n.info.ID)
 	if cpu, err := metrics.NewCPUSampler(n.now()); err == nil {
-		n.cpu = cpu
+		n.cpu, n.cpuAt = cpu, n.now()
 	}
 	n.up.Store(true) // until the first heartbeat says otherwise
 	n.m.RedisUp().Set(1)
