@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,7 +64,12 @@ func surgeBinary(t *testing.T) string {
 			args = append(args, "-race")
 		}
 		args = append(args, "-o", surgeBin, "github.com/surgertc/surge/cmd/surge")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...).CombinedOutput()
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("the kill -9 and SIGTERM tests build cmd/surge and need the go command on PATH: %v", err)
+			return
+		}
+		out, err := exec.Command(gobin, args...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build cmd/surge: %v\n%s", err, out)
 		}
