@@ -182,9 +182,9 @@ func (b *bot) rejoin(ctx context.Context) bool {
 func (b *bot) teardown() {
 	b.mu.Lock()
 	sig, pub, sub := b.sig, b.pub, b.sub
-	b.sig, b.pub = nil, nil
 	b.mu.Unlock()
 	if sig != nil {
+		// Waits for the read goroutine, the one other user of b.sig.
 		sig.close(false)
 	}
 	if pub != nil {
@@ -195,6 +195,7 @@ func (b *bot) teardown() {
 	}
 	// Nothing of the old session can report any more: start afresh.
 	b.mu.Lock()
+	b.sig, b.pub = nil, nil
 	b.dropped = ""
 	b.gone = make(chan struct{})
 	b.mu.Unlock()

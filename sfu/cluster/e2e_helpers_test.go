@@ -28,6 +28,7 @@ import (
 	"github.com/surgertc/surge/sfu"
 	"github.com/surgertc/surge/sfu/auth"
 	"github.com/surgertc/surge/sfu/cluster"
+	"github.com/surgertc/surge/sfu/cluster/redistest"
 	"github.com/surgertc/surge/sfu/signal"
 )
 
@@ -139,6 +140,7 @@ func startProcess(t *testing.T, redisAddr, id string, extra ...string) *node {
 	}, extra...)
 	cmd := exec.Command(surgeBinary(t), args...)
 	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
+	redistest.KillWithParent(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -75,6 +75,7 @@ func (s *Server) start() error {
 		"--daemonize", "no", "--loglevel", "warning")
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	KillWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
