@@ -58,19 +58,24 @@ type Policy struct {
 	// headroom is at least this.
 	RegionHeadroom float64
 	// HeadroomStep buckets headroom before comparing, so that noise of a
-	// few percent between idle nodes does not decide; nodes in one bucket
-	// are ordered by participants, then claims.
+	// few percent between nodes does not decide; nodes in one bucket are
+	// ordered by participants, then claims.
 	HeadroomStep float64
+	// AmpleHeadroom: headroom above it counts as equal. Between nodes that
+	// are mostly idle CPU readings are noise (the entry node, busy with
+	// redirects, reads a little higher); participants balance them better.
+	AmpleHeadroom float64
 }
 
-// DefaultPolicy buckets headroom in 10 % steps.
+// DefaultPolicy buckets headroom in 10 % steps and treats more than half
+// the cores free as ample.
 func DefaultPolicy(regionHeadroom float64) Policy {
-	return Policy{RegionHeadroom: regionHeadroom, HeadroomStep: 0.1}
+	return Policy{RegionHeadroom: regionHeadroom, HeadroomStep: 0.1, AmpleHeadroom: 0.5}
 }
 
 // Choose picks the node for a new room: the least-loaded serving node —
-// most CPU headroom first (in HeadroomStep buckets), then fewest
-// participants, then fewest claimed rooms, then the smallest id so that the
+// most CPU headroom first (in HeadroomStep buckets, all headroom above
+// AmpleHeadroom alike), then fewest participants, then fewest claimed rooms, then the smallest id so that the
 // answer is the same wherever it is computed. When region is set and a
 // serving node there has RegionHeadroom, only that region's nodes compete.
 // ok is false when no node is serving.
@@ -92,9 +97,16 @@ func Choose(nodes []Candidate, region string, p Policy) (Candidate, bool) {
 			serving = local
 		}
 	}
+	level := func(c Candidate) int {
+		h := c.Info.Load.Headroom()
+		if p.AmpleHeadroom > 0 {
+			h = min(h, p.AmpleHeadroom)
+		}
+		return bucket(h, p.HeadroomStep)
+	}
 	best := slices.MinFunc(serving, func(a, b Candidate) int {
 		return cmp.Or(
-			cmp.Compare(bucket(b.Info.Load.Headroom(), p.HeadroomStep), bucket(a.Info.Load.Headroom(), p.HeadroomStep)),
+			cmp.Compare(level(b), level(a)),
 			cmp.Compare(a.Info.Load.Participants, b.Info.Load.Participants),
 			cmp.Compare(a.Claims, b.Claims),
 			cmp.Compare(a.Info.ID, b.Info.ID),

@@ -22,7 +22,11 @@ func TestChoose(t *testing.T) {
 		{"draining is never chosen, however idle", []Candidate{
 			cand("a", StateDraining, "", 0, 2, 0, 0), cand("b", StateServing, "", 1.5, 2, 90, 9)}, "", "b"},
 		{"more headroom wins over fewer participants", []Candidate{
-			cand("a", StateServing, "", 1.6, 2, 1, 1), cand("b", StateServing, "", 0.2, 2, 50, 5)}, "", "b"},
+			cand("a", StateServing, "", 1.6, 2, 1, 1), cand("b", StateServing, "", 1.2, 2, 50, 5)}, "", "b"},
+		{"ample headroom is alike: fewer participants", []Candidate{
+			cand("a", StateServing, "", 0.9, 2, 1, 1), cand("b", StateServing, "", 0.1, 2, 50, 5)}, "", "a"},
+		{"ample beats short headroom", []Candidate{
+			cand("a", StateServing, "", 1.5, 2, 0, 0), cand("b", StateServing, "", 0.9, 2, 50, 5)}, "", "b"},
 		{"headroom within one bucket: fewer participants", []Candidate{
 			cand("a", StateServing, "", 0.10, 2, 10, 1), cand("b", StateServing, "", 0.15, 2, 3, 4)}, "", "b"},
 		{"same participants: fewer claims (fresh placements count at once)", []Candidate{
@@ -30,13 +34,13 @@ func TestChoose(t *testing.T) {
 		{"all equal: smallest id, the same answer everywhere", []Candidate{
 			cand("c", StateServing, "", 0, 2, 0, 0), cand("a", StateServing, "", 0, 2, 0, 0), cand("b", StateServing, "", 0, 2, 0, 0)}, "", "a"},
 		{"headroom normalised by GOMAXPROCS", []Candidate{
-			cand("a", StateServing, "", 1.0, 2, 0, 0), cand("b", StateServing, "", 1.0, 8, 0, 0)}, "", "b"},
+			cand("a", StateServing, "", 1.5, 2, 0, 0), cand("b", StateServing, "", 1.5, 8, 0, 0)}, "", "b"},
 		{"region preferred while it has headroom", []Candidate{
-			cand("eu1", StateServing, "eu", 1.0, 2, 40, 4), cand("us1", StateServing, "us", 0, 2, 0, 0)}, "eu", "eu1"},
+			cand("eu1", StateServing, "eu", 1.4, 2, 40, 4), cand("us1", StateServing, "us", 0, 2, 0, 0)}, "eu", "eu1"},
 		{"region without headroom: least loaded anywhere", []Candidate{
 			cand("eu1", StateServing, "eu", 1.9, 2, 40, 4), cand("us1", StateServing, "us", 0, 2, 0, 0)}, "eu", "us1"},
 		{"unknown region: least loaded anywhere", []Candidate{
-			cand("eu1", StateServing, "eu", 1.0, 2, 0, 0), cand("us1", StateServing, "us", 0, 2, 0, 0)}, "ap", "us1"},
+			cand("eu1", StateServing, "eu", 1.4, 2, 0, 0), cand("us1", StateServing, "us", 0, 2, 0, 0)}, "ap", "us1"},
 		{"region: the least loaded within it", []Candidate{
 			cand("eu1", StateServing, "eu", 0, 2, 9, 0), cand("eu2", StateServing, "eu", 0, 2, 2, 0), cand("us1", StateServing, "us", 0, 2, 0, 0)}, "eu", "eu2"},
 		{"draining node in the region does not count", []Candidate{
