@@ -153,11 +153,12 @@ const (
 	JoinDraining     = "draining"
 	JoinBadRequest   = "bad_request"
 	JoinError        = "error"
+	JoinRedirect     = "redirect" // the room is on another node; the client was sent there
 )
 
 var joinResults = []string{
 	JoinOK, JoinUnauthorized, JoinTokenExpired, JoinRoomFull,
-	JoinForbidden, JoinDraining, JoinBadRequest, JoinError,
+	JoinForbidden, JoinDraining, JoinBadRequest, JoinError, JoinRedirect,
 }
 
 // Histogram buckets. Exponential because each quantity spans several orders

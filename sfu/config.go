@@ -7,6 +7,7 @@ import (
 
 	"github.com/surgertc/surge/sfu/auth"
 	"github.com/surgertc/surge/sfu/bwe"
+	"github.com/surgertc/surge/sfu/cluster"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/simulcast"
 )
@@ -43,6 +44,11 @@ type Config struct {
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	// Webhook posts room events to HTTP endpoints (webhooks.go).
 	Webhook WebhookConfig `mapstructure:"webhook"`
+	// Redis, when Redis.Addr is set, makes this node one of a cluster that
+	// shares rooms through Redis (package sfu/cluster); Node is its
+	// identity there. Without it the node runs alone.
+	Redis cluster.RedisConfig `mapstructure:"redis"`
+	Node  cluster.NodeConfig  `mapstructure:"node"`
 }
 
 // RTCConfig is the media side.
@@ -165,6 +171,8 @@ func DefaultConfig() Config {
 		DrainTimeout: 30 * time.Second,
 		TLS:          DefaultTLSConfig(),
 		Webhook:      DefaultWebhookConfig(),
+		Redis:        cluster.DefaultRedisConfig(),
+		Node:         cluster.DefaultNodeConfig(),
 	}
 }
 
@@ -207,6 +215,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateOperator(); err != nil {
 		return err
+	}
+	if err := (cluster.Config{Redis: c.Redis, Node: c.Node}).Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if c.UsesDevKey() {
 		for name, addr := range map[string]string{"listen_addr": c.ListenAddr, "admin_addr": c.AdminAddr, "rtc.udp_addr": c.RTC.UDPAddr} {

@@ -69,6 +69,10 @@ type Server struct {
 	version     string
 	pionLevel   *slog.Level
 	stages      *metrics.JoinStages
+	// cluster is this node's membership of a multi-node cluster; nil when
+	// redis.addr is not set (see clusterhost.go).
+	cluster        clusterMember
+	clusterMetrics *metrics.Cluster
 
 	draining      atomic.Bool
 	subscriptions atomic.Uint64 // orders DownTracks for the allocator
@@ -131,6 +135,12 @@ func (s *Server) Start() error {
 		_ = s.engine.mux.Close()
 		_ = s.pubLn.Close()
 		return fmt.Errorf("admin HTTP %s: %w", s.cfg.AdminAddr, err)
+	}
+	if err := s.startCluster(); err != nil {
+		_ = s.engine.mux.Close()
+		_ = s.pubLn.Close()
+		_ = s.admLn.Close()
+		return fmt.Errorf("cluster: %w", err)
 	}
 	s.pubHTTP = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.admHTTP = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
@@ -195,6 +205,7 @@ func (s *Server) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("/debug/rooms", s.handleDebugRooms)
+	mux.HandleFunc("/debug/cluster", s.handleDebugCluster)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -232,6 +243,7 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	// messages between the protocol limit and this get a clear error.
 	conn.SetReadLimit(int64(4 * s.cfg.Signal.MaxMessageBytes))
 	sess := newSession(conn, s.sessionLog(r))
+	sess.region = r.URL.Query().Get("region")
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -252,10 +264,11 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	s.serveSession(sess)
 }
 
-// fail reports err to the client, closes its socket and waits until the
-// writer is done, so that no later close of the session cuts the error off.
+// fail reports err to the client (or redirects it, see failMessage), closes
+// its socket and waits until the writer is done, so that no later close of
+// the session cuts the message off.
 func fail(sess *session, err error) {
-	sess.sendAndClose(signal.ErrorMessage(err))
+	sess.sendAndClose(failMessage(err))
 	sess.wait()
 }
 
@@ -331,6 +344,11 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		return nil, signal.Errorf(signal.CodeDraining, "server is draining; join another node")
 	}
 	for {
+		// In a cluster the room may live elsewhere; asked again on every
+		// round, since a retry means the room closed meanwhile.
+		if err := s.placeJoin(sess, grant); err != nil {
+			return nil, err
+		}
 		room := s.room(grant.Room)
 		if room == nil {
 			s.m.Joins(metrics.JoinDraining).Inc()
@@ -450,18 +468,24 @@ func (s *Server) removeRoom(r *Room) {
 // reports whether it was there.
 func (s *Server) unlistRoom(r *Room) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rooms[r.name] != r {
-		return false
+	removed := s.rooms[r.name] == r
+	if removed {
+		delete(s.rooms, r.name)
+		s.m.Rooms().Dec()
 	}
-	delete(s.rooms, r.name)
-	s.m.Rooms().Dec()
-	return true
+	s.mu.Unlock()
+	if removed && s.cluster != nil {
+		s.cluster.Release(r.name)
+	}
+	return removed
 }
 
 // Drain stops accepting joins, tells connected clients, waits for them to
 // leave or ctx to end, then closes the server.
 func (s *Server) Drain(ctx context.Context) error {
+	if s.cluster != nil {
+		s.cluster.Drain() // no new rooms here; this node's rooms are free to re-place
+	}
 	s.draining.Store(true)
 	s.mu.Lock()
 	n := len(s.sessions)
@@ -491,6 +515,11 @@ func (s *Server) Drain(ctx context.Context) error {
 
 // Close stops everything and waits for every goroutine the server started.
 func (s *Server) Close() error {
+	if s.cluster != nil {
+		// First, so that clients reconnecting elsewhere find the rooms
+		// free at once rather than after the claims' TTL.
+		_ = s.cluster.Close()
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

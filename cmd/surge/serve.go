@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/surgertc/surge/sfu"
+	"github.com/surgertc/surge/sfu/cluster"
 )
 
 func newServeCmd() *cobra.Command {
@@ -78,6 +80,9 @@ func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
 }
 
 func serve(cfg sfu.Config, log *slog.Logger, sigs, hups <-chan os.Signal, opts ...sfu.Option) error {
+	// go-redis logs each failed dial process-wide; the cluster node logs
+	// an outage once, so the client's own lines go to debug.
+	redis.SetLogger(cluster.RedisLogger{Log: log})
 	opts = append([]sfu.Option{sfu.WithLogger(log), sfu.WithRegistry(prometheus.NewRegistry()), sfu.WithVersion(version)}, opts...)
 	srv, err := sfu.NewServer(cfg, opts...)
 	if errors.Is(err, sfu.ErrDevKeyExposed) {

@@ -64,6 +64,7 @@ instead of a join: for every room, or with --room for that one only.`,
 	f.DurationVar(&ttl, "ttl", 24*time.Hour, "validity from now")
 	f.BoolVar(&g.CanPublish, "publish", true, "may publish tracks")
 	f.BoolVar(&g.CanSubscribe, "subscribe", true, "may subscribe to tracks")
+	f.StringVar(&g.Region, "region", "", "preferred region for the room's placement in a multi-node cluster (optional)")
 	f.StringVar(&apiKey, "api-key", "", "API key to sign with (default: the configured one, else the dev key)")
 	f.StringVar(&apiSecret, "api-secret", "", "secret of --api-key (default: looked up in the configured keys)")
 	return cmd

@@ -39,6 +39,9 @@ type Grant struct {
 	// Room set it is limited to that room; with Room empty it covers every
 	// room. An admin grant alone does not let its holder join a room.
 	Admin bool `json:"admin,omitempty"`
+	// Region, if set, is where the client prefers its room to be placed
+	// in a multi-node cluster (a node of that region with headroom).
+	Region string `json:"region,omitempty"`
 }
 
 type claims struct {

@@ -34,6 +34,7 @@ const (
 	TypeTrackUnpublished  = "track_unpublished"
 	TypeBandwidth         = "bandwidth" // subscriber's estimated downlink, on change, rate-limited
 	TypeLayer             = "layer"     // the simulcast layer a subscribed track now forwards
+	TypeRedirect          = "redirect"  // the room is on another node: join there (URL); the socket closes
 	TypeError             = "error"
 )
 
@@ -87,6 +88,9 @@ type Message struct {
 
 	// bandwidth
 	BitrateBps int64 `json:"bitrate_bps,omitempty"`
+
+	// redirect: the signaling URL of the node that holds the room
+	URL string `json:"url,omitempty"`
 
 	// error, leave
 	Code   Code   `json:"code,omitempty"`
