@@ -15,7 +15,8 @@
 #   loadbot cores and loadbot µs per received packet.
 # CPU is utime+stime of the process (/proc/PID/stat); packets are
 # Δsurge_packets_sent_total; allocations Δgo_memstats_mallocs_total.
-# --profile also saves a CPU profile of the window under profiles/.
+# --profile also saves a CPU profile of the window and an allocation
+# profile (cumulative since start) under profiles/.
 # Environment: PORT (base port, default 20080), GOMAXPROCS_SFU, JOIN_RATE,
 # SURGE_FLAGS (extra flags for surge serve), LOADBOT_FLAGS.
 set -euo pipefail
@@ -137,6 +138,9 @@ for n in "${ns[@]}"; do
 			pids+=("$!")
 		fi
 		sleep "$window"
+		if [ "$profile" = 1 ]; then
+			curl -fsS -o "$top/profiles/bench-load-$kind-$rev-$n.allocs.pprof" "$adm/debug/pprof/allocs"
+		fi
 		curl -fsS "$adm/metrics" >"$work/m1"
 		curl -fsS "http://127.0.0.1:$((PORT + 3))/metrics" >"$work/l1"
 		c1=$(cpu_ticks "$spid") l1=$(cpu_ticks "$lpid") t1=$(date +%s.%N)
