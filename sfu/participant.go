@@ -114,7 +114,7 @@ func (p *Participant) startSubscriber() error {
 	if err != nil {
 		return err
 	}
-	p.dl = newDownlink(p.srv.cfg.BWE.estimator(), p.srv.cfg.BWE.prober(), p.srv.sock, time.Now())
+	p.dl = newDownlink(p.srv.cfg.BWE.estimator(), p.srv.cfg.BWE.prober(), p.srv.sock, p.srv.rtcpIn, time.Now())
 	route := func(pair *webrtc.ICECandidatePair) {
 		if err := p.dl.updateRoute(pc, pair); err != nil {
 			p.log.Debug("fast send path off", "err", err)
@@ -480,6 +480,9 @@ func (p *Participant) close() {
 		if err := pub.Close(); err != nil {
 			p.log.Debug("close publisher pc", "err", err)
 		}
+	}
+	if p.dl != nil {
+		p.dl.close()
 	}
 	if sub != nil {
 		if err := sub.Close(); err != nil {

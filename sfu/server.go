@@ -57,6 +57,7 @@ type Server struct {
 	engine  *rtcEngine
 	udp     net.PacketConn
 	sock    *sendSocket // the fast send path's view of udp
+	rtcpIn  *rtcpRouter // subscribers whose RTCP is read off udp before Pion
 	pubLn   net.Listener
 	admLn   net.Listener
 	pubHTTP *http.Server
@@ -113,13 +114,16 @@ func (s *Server) Start() error {
 	if s.udp, err = net.ListenPacket("udp", s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
+	muxed := s.udp
 	if uc, ok := s.udp.(*net.UDPConn); ok {
 		if s.sock, err = newSendSocket(uc); err != nil {
 			_ = s.udp.Close()
 			return err
 		}
+		s.rtcpIn = newRTCPRouter()
+		muxed = newMuxConn(uc, s.rtcpIn)
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, s.udp, s.pionLogs()); err != nil {
+	if s.engine, err = newRTCEngine(s.cfg.RTC, muxed, s.pionLogs()); err != nil {
 		_ = s.udp.Close()
 		return err
 	}
