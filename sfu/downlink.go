@@ -150,6 +150,11 @@ func (d *downlink) newRoute(pc *webrtc.PeerConnection, pair *webrtc.ICECandidate
 	if sctp == nil {
 		return nil, nil
 	}
+	// The keys exist once DTLS is up; State takes the transport's lock,
+	// which orders our read of its connection after Pion's write.
+	if sctp.Transport().State() != webrtc.DTLSTransportStateConnected {
+		return nil, nil
+	}
 	var err error
 	if pair == nil {
 		pair, err = sctp.Transport().ICETransport().GetSelectedCandidatePair()
