@@ -54,6 +54,7 @@ type bot struct {
 	dropped  string // after joining: why the session ended early
 	joinedOK bool
 	closing  bool
+	ice      []webrtc.ICEServer // from the joined message (STUN/TURN)
 }
 
 type botEvent struct {
@@ -248,6 +249,7 @@ func (b *bot) setTiming(f func(*stats.JoinTiming, time.Duration)) {
 func (b *bot) onMessage(m signal.Message) {
 	switch m.Type {
 	case signal.TypeJoined:
+		b.setICEServers(m.ICEServers)
 		b.emit(botEvent{kind: "joined"})
 	case signal.TypeError:
 		b.emit(botEvent{kind: "fail", why: string(m.Code), err: &signal.Error{Code: m.Code, Reason: m.Reason}})

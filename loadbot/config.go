@@ -17,6 +17,7 @@ package loadbot
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/surgertc/surge/sfu/auth"
@@ -78,6 +79,13 @@ type SLO struct {
 	LossPct        float64 `mapstructure:"loss_pct" json:"loss_pct"`
 	JoinFailurePct float64 `mapstructure:"join_failure_pct" json:"join_failure_pct"`
 	FreezesPerMin  float64 `mapstructure:"freezes_per_min" json:"freezes_per_min"`
+	JitterMs       float64 `mapstructure:"jitter_ms" json:"jitter_ms"`
+	P99JoinMs      float64 `mapstructure:"p99_join_ms" json:"p99_join_ms"`
+	// P99FirstFrameMs limits subscribers' start of join to first frame.
+	P99FirstFrameMs float64 `mapstructure:"p99_time_to_first_frame_ms" json:"p99_time_to_first_frame_ms"`
+	// MinSFUHeadroomPct is the SFU CPU headroom a run must keep; checked
+	// only when the SFU's metrics were scraped.
+	MinSFUHeadroomPct float64 `mapstructure:"sfu_cpu_headroom_pct" json:"sfu_cpu_headroom_pct"`
 }
 
 // Config describes one run.
@@ -122,6 +130,10 @@ type Config struct {
 
 	// ProgressInterval is how often the live line and the timeline update.
 	ProgressInterval time.Duration `mapstructure:"progress_interval"`
+
+	// Share makes this process run only its part of the scenario, as an
+	// agent of a coordinated run does; the zero value runs all of it.
+	Share Share `mapstructure:"-"`
 }
 
 // DefaultConfig is one room with one publisher and four subscribers against
@@ -155,6 +167,31 @@ func DefaultConfig() Config {
 			FreezesPerMin:  1,
 		},
 	}
+}
+
+// NormalizeURL accepts what users type for an SFU: a URL without a path
+// gets /rtc appended (as LiveKit's SDKs do), and http(s) becomes ws(s).
+func NormalizeURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: url %q: %v", ErrConfig, raw, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("%w: url %q must start with ws:// or wss://", ErrConfig, raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%w: url %q has no host", ErrConfig, raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/rtc"
+	}
+	return u.String(), nil
 }
 
 // Bots is the number of bots the run starts.
