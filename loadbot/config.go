@@ -198,7 +198,11 @@ func NormalizeURL(raw string) (string, error) {
 func (c *Config) Bots() int { return c.Rooms * (c.Publishers + c.Subscribers) }
 
 // Validate rejects runs that cannot work or would not be bounded.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(MaxBotsPerProcess) }
+
+// validate checks c for a run of at most maxBots bots (a coordinated run
+// spreads more than one process may hold over its agents).
+func (c *Config) validate(maxBots int) error {
 	switch {
 	case c.URL == "":
 		return fmt.Errorf("%w: url is empty", ErrConfig)
@@ -208,8 +212,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: rooms must be at least 1", ErrConfig)
 	case c.Publishers < 0 || c.Subscribers < 0 || c.Publishers+c.Subscribers == 0:
 		return fmt.Errorf("%w: a room needs at least one publisher or subscriber", ErrConfig)
-	case c.Bots() > MaxBotsPerProcess:
-		return fmt.Errorf("%w: %d bots exceed the %d a process may run; start several loadbot processes with distinct --instance-id", ErrConfig, c.Bots(), MaxBotsPerProcess)
+	case c.Bots() > maxBots:
+		return fmt.Errorf("%w: %d bots exceed the %d a process may run; spread them over agents (loadbot coordinate)", ErrConfig, c.Bots(), maxBots)
 	case c.JoinRate <= 0 || c.JoinRate > MaxJoinRate:
 		return fmt.Errorf("%w: join_rate must be in (0, %d]", ErrConfig, MaxJoinRate)
 	case c.Duration <= 0 || c.Grace <= 0 || c.JoinTimeout <= 0:

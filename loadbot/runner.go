@@ -352,8 +352,10 @@ func (m *measure) steps() []report.Step {
 	return m.rampSteps
 }
 
-func (r *Runner) scenario(mode string) report.Scenario {
-	c := r.cfg
+func (r *Runner) scenario(mode string) report.Scenario { return scenarioOf(r.cfg, mode) }
+
+// scenarioOf records c in the report.
+func scenarioOf(c Config, mode string) report.Scenario {
 	return report.Scenario{
 		Mode: mode, URL: c.URL, Rooms: c.Rooms, Publishers: c.Publishers, Subscribers: c.Subscribers,
 		DurationS: c.Duration.Seconds(), JoinRate: c.JoinRate, Simulcast: c.Simulcast,

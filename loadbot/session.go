@@ -238,23 +238,7 @@ func (s *session) activeBots() (connected, failed int) {
 
 // ownedBots is how many bots of load this process runs: all of them, or
 // its share in a coordinated run.
-func (s *session) ownedBots(load report.Load) int {
-	sh := s.env.cfg.Share
-	n := 0
-	for room := 0; room < load.Rooms; room++ {
-		for i := 0; i < load.Publishers; i++ {
-			if sh.Owns(room, rolePublisher, i) {
-				n++
-			}
-		}
-		for i := 0; i < load.Subscribers; i++ {
-			if sh.Owns(room, roleSubscriber, i) {
-				n++
-			}
-		}
-	}
-	return n
-}
+func (s *session) ownedBots(load report.Load) int { return s.env.cfg.Share.Bots(load) }
 
 // target is the load the session is growing to.
 func (s *session) target() report.Load {

@@ -1,6 +1,10 @@
 package loadbot
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/surgertc/surge/loadbot/report"
+)
 
 // Ways a coordinated run deals its bots to agents.
 const (
@@ -56,4 +60,22 @@ func (sh Share) Owns(room int, r role, index int) bool {
 		return (room+index+1)%sh.Of == sh.Index
 	}
 	return sh.HomeAgent(room) == sh.Index
+}
+
+// Bots is how many bots of load this share runs.
+func (sh Share) Bots(load report.Load) int {
+	n := 0
+	for room := 0; room < load.Rooms; room++ {
+		for i := 0; i < load.Publishers; i++ {
+			if sh.Owns(room, rolePublisher, i) {
+				n++
+			}
+		}
+		for i := 0; i < load.Subscribers; i++ {
+			if sh.Owns(room, roleSubscriber, i) {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -88,7 +88,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(stdout, stderr), newRampCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newRampCmd(stdout, stderr), newMergeCmd(stdout, stderr),
+		newCoordinateCmd(stdout, stderr), newAgentCmd(stdout, stderr))
 	return root
 }
 

@@ -56,6 +56,7 @@ func newRampCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.DurationVar(&rc.StepDuration, "step-duration", 20*time.Second, "measured time per step, after its joins")
 	fs.IntVar(&rc.MaxSteps, "max-steps", 10, "stop after this many steps")
 	fs.IntVar(&rc.MaxBots, "max-bots", 0, fmt.Sprintf("stop before exceeding this many bots (default and limit %d)", loadbot.MaxBotsPerProcess))
+	fs.IntVar(&rc.MaxBisectSteps, "bisect-steps", 6, "after the first breach, at most this many steps bisect between the last load that held and the first that broke (0: off)")
 	return cmd
 }
 
@@ -67,9 +68,12 @@ func runLoad(cmd *cobra.Command, stdout, stderr io.Writer, rc *loadbot.RampConfi
 		return err
 	}
 	verbose, _ := fs.GetBool("verbose")
+	// With --json - stdout carries the JSON alone; everything a person
+	// reads goes to stderr.
+	human := humanOut(fs, stdout, stderr)
 	opts := []loadbot.Option{
 		loadbot.WithLogger(logger(stderr, verbose)),
-		loadbot.WithProgress(stdout, isTerminal(stdout)),
+		loadbot.WithProgress(human, isTerminal(human)),
 	}
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = loadbot.RandomInstanceID()
@@ -96,7 +100,7 @@ func runLoad(cmd *cobra.Command, stdout, stderr io.Writer, rc *loadbot.RampConfi
 	if res == nil {
 		return &exitError{code: exitFailed, err: err}
 	}
-	if werr := writeReports(fs, stdout, res); werr != nil {
+	if werr := writeReports(fs, stdout, human, res.Report, res.Dropped); werr != nil {
 		return &exitError{code: exitFailed, err: werr}
 	}
 	switch {
@@ -114,27 +118,41 @@ type flagGetter interface {
 	GetString(string) (string, error)
 }
 
-// writeReports prints the table and writes --json and --html.
-func writeReports(fs flagGetter, stdout io.Writer, res *loadbot.Result) error {
-	rep := &res.Report
-	if err := report.WriteTable(stdout, rep); err != nil {
+// humanOut is where the table and progress go: stdout, unless the JSON
+// report does.
+func humanOut(fs flagGetter, stdout, stderr io.Writer) io.Writer {
+	if path, _ := fs.GetString("json"); path == "-" {
+		return stderr
+	}
+	return stdout
+}
+
+// writeReports prints the table to human and writes --json (- is stdout)
+// and --html.
+func writeReports(fs flagGetter, stdout, human io.Writer, rep report.Report, dropped map[string]int) error {
+	if err := report.WriteTable(human, &rep); err != nil {
 		return err
 	}
-	if len(res.Dropped) > 0 {
-		keys := make([]string, 0, len(res.Dropped))
-		for k := range res.Dropped {
+	if len(dropped) > 0 {
+		keys := make([]string, 0, len(dropped))
+		for k := range dropped {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		fmt.Fprint(stdout, "sessions ended early:")
+		fmt.Fprint(human, "sessions ended early:")
 		for _, k := range keys {
-			fmt.Fprintf(stdout, " %s %d", k, res.Dropped[k])
+			fmt.Fprintf(human, " %s %d", k, dropped[k])
 		}
-		fmt.Fprintln(stdout)
+		fmt.Fprintln(human)
 	}
-	for _, w := range res.Warnings {
-		fmt.Fprintln(stdout, "warning:", w)
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(human, "warning:", w)
 	}
+	return writeFiles(fs, stdout, &rep)
+}
+
+// writeFiles writes --json and --html.
+func writeFiles(fs flagGetter, stdout io.Writer, rep *report.Report) error {
 	if path, _ := fs.GetString("json"); path != "" {
 		if err := writeFile(path, stdout, func(w io.Writer) error { return report.WriteJSON(w, rep) }); err != nil {
 			return fmt.Errorf("write JSON report: %w", err)

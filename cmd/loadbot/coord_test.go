@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/surgertc/surge/internal/testredis"
+	"github.com/surgertc/surge/loadbot/report"
+	"github.com/surgertc/surge/sfu"
+)
+
+// TestMain lets the test binary be loadbot itself, so multi-process tests
+// start real separate processes without building anything.
+func TestMain(m *testing.M) {
+	if os.Getenv("LOADBOT_TEST_AS_MAIN") == "1" {
+		os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func startTestSFU(t *testing.T) *sfu.Server {
+	t.Helper()
+	cfg := sfu.DefaultConfig()
+	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DrainTimeout = time.Second
+	s, err := sfu.NewServer(cfg, sfu.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("in-process SFU did not start: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// agentProc is one `loadbot agent` process.
+type agentProc struct {
+	id      string
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	stderr  bytes.Buffer
+	started chan struct{} // closed at its first progress line: its bots run
+}
+
+func startAgent(t *testing.T, redisURL, run, id string) *agentProc {
+	t.Helper()
+	a := &agentProc{id: id, started: make(chan struct{})}
+	a.cmd = exec.Command(os.Args[0], "agent", "--redis", redisURL, "--run", run, "--id", id, "--heartbeat", "200ms", "--wait", "60s")
+	a.cmd.Env = append(os.Environ(), "LOADBOT_TEST_AS_MAIN=1")
+	pipe, err := a.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var once sync.Once
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			a.mu.Lock()
+			a.stderr.WriteString(sc.Text() + "\n")
+			a.mu.Unlock()
+			if strings.HasPrefix(sc.Text(), "[") {
+				once.Do(func() { close(a.started) })
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = a.cmd.Process.Kill()
+		<-done
+		_ = a.cmd.Wait()
+	})
+	return a
+}
+
+func (a *agentProc) log() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stderr.String()
+}
+
+func coordinate(t *testing.T, s *sfu.Server, redisURL, run string, extra ...string) (int, report.Report, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "merged.json")
+	args := append([]string{"coordinate", "--redis", redisURL, "--run", run, "--agents", "3",
+		"--url", s.URL(), "--sfu-metrics", s.AdminURL() + "/metrics",
+		"--rooms", "2", "--publishers", "1", "--subscribers", "3", "--split", "bots",
+		"--join-rate", "50", "--join-timeout", "15s", "--grace", "5s", "--heartbeat-ttl", "1s",
+		// Latency and loss are the SFU's business; this test is about counting.
+		"--slo-p99-latency-ms", "0", "--slo-loss-pct", "0", "--slo-freezes-per-min", "0",
+		"--json", path}, extra...)
+	var out, errb bytes.Buffer
+	code := execute(args, &out, &errb)
+	var rep report.Report
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no merged report (exit %d): %v\n%s\n%s", code, err, out.String(), errb.String())
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return code, rep, out.String() + errb.String()
+}
+
+func TestCoordinatedRunCountsEveryBotOnce(t *testing.T) {
+	redisURL := testredis.Start(t)
+	s := startTestSFU(t)
+	var agents []*agentProc
+	for i := 0; i < 3; i++ {
+		agents = append(agents, startAgent(t, redisURL, "count", fmt.Sprintf("a%d", i)))
+	}
+	code, rep, out := coordinate(t, s, redisURL, "count", "--duration", "3s")
+	logs := ""
+	for _, a := range agents {
+		logs += a.id + ":\n" + a.log()
+	}
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, logs)
+	}
+	sum := rep.Summary
+	if sum.Bots.Target != 8 || sum.Bots.Connected != 8 || sum.Bots.Lost != 0 {
+		t.Fatalf("bots %+v (failures %v)\n%s", sum.Bots, sum.JoinFailures, logs)
+	}
+	ids := map[string]bool{}
+	perAgent := map[string]int{}
+	for _, room := range rep.Rooms {
+		if room.Publishers != 1 || room.Subscribers != 3 {
+			t.Errorf("room %s: %d publishers, %d subscribers", room.Name, room.Publishers, room.Subscribers)
+		}
+		if room.LatencyClock != report.ClockPartial && room.LatencyClock != report.ClockSameHost {
+			// Subscribers with their publisher (same process) and on the
+			// other agents (same host) combine to same_host.
+			t.Errorf("room %s: latency clock %s", room.Name, room.LatencyClock)
+		}
+		for _, b := range room.Bots {
+			if ids[b.ID] {
+				t.Fatalf("bot %s counted twice", b.ID)
+			}
+			ids[b.ID] = true
+			perAgent[b.ID[:2]]++
+		}
+	}
+	if len(ids) != 8 || len(rep.Agents) != 3 {
+		t.Fatalf("%d distinct bots, %d agents", len(ids), len(rep.Agents))
+	}
+	total := 0
+	for _, a := range rep.Agents {
+		if a.Status != report.AgentOK || a.Summary == nil || a.Bots != perAgent[a.ID] || a.Bots == 0 {
+			t.Errorf("agent %+v, bots in rooms %d", a, perAgent[a.ID])
+		}
+		total += a.Bots
+	}
+	if total != 8 || rep.Scenario.Agents != 3 || rep.Scenario.Split != "bots" {
+		t.Errorf("agents' bots add to %d; scenario %+v", total, rep.Scenario)
+	}
+	if sum.LatencyMs.P50 <= 0 || !sum.SFU.Scraped || len(rep.Timeline) == 0 {
+		t.Errorf("latency %+v, sfu scraped %v, %d timeline points", sum.LatencyMs, sum.SFU.Scraped, len(rep.Timeline))
+	}
+}
+
+func TestKilledAgentIsReportedLost(t *testing.T) {
+	redisURL := testredis.Start(t)
+	s := startTestSFU(t)
+	var agents []*agentProc
+	for i := 0; i < 3; i++ {
+		agents = append(agents, startAgent(t, redisURL, "kill", fmt.Sprintf("a%d", i)))
+	}
+	victim := agents[2]
+	go func() {
+		select {
+		case <-victim.started:
+			time.Sleep(500 * time.Millisecond)
+			_ = victim.cmd.Process.Kill()
+		case <-time.After(60 * time.Second):
+		}
+	}()
+	code, rep, out := coordinate(t, s, redisURL, "kill", "--duration", "5s")
+	if code != exitFailed || !strings.Contains(out, "agent a2") {
+		t.Fatalf("exit %d, want %d naming the lost agent\n%s", code, exitFailed, out)
+	}
+	sum := rep.Summary
+	var lost *report.Agent
+	for i := range rep.Agents {
+		if rep.Agents[i].ID == "a2" {
+			lost = &rep.Agents[i]
+		}
+	}
+	if lost == nil || lost.Status != report.AgentLost || lost.Bots == 0 || lost.Summary != nil {
+		t.Fatalf("agents %+v", rep.Agents)
+	}
+	if !rep.Partial || sum.Bots.Lost != lost.Bots || sum.Bots.Target != 8 || sum.Bots.Connected+sum.Bots.Failed+sum.Bots.Lost != 8 {
+		t.Fatalf("partial %v, bots %+v, lost agent's %d", rep.Partial, sum.Bots, lost.Bots)
+	}
+	for _, room := range rep.Rooms {
+		for _, b := range room.Bots {
+			if strings.HasPrefix(b.ID, "a2-") {
+				t.Fatalf("a bot of the lost agent is in the results: %s", b.ID)
+			}
+		}
+	}
+	found := false
+	for _, w := range rep.Warnings {
+		found = found || strings.Contains(w, "agent a2") && strings.Contains(w, "lost")
+	}
+	if !found {
+		t.Fatalf("no warning about the lost agent: %q", rep.Warnings)
+	}
+}
