@@ -129,6 +129,24 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	return res, err
 }
 
+// runSettled starts the bots, waits until every one has joined or failed
+// (at most JoinTimeout), then holds them for hold: a probe's media window
+// starts when its bots are in, however long joining took.
+func (r *Runner) runSettled(ctx context.Context, mode string, hold time.Duration) (*Result, error) {
+	load := report.Load{Rooms: r.cfg.Rooms, Publishers: r.cfg.Publishers, Subscribers: r.cfg.Subscribers}
+	return r.runSteps(ctx, mode, func(m *measure) error {
+		m.sess.grow(ctx, load, m.sess.plan(load))
+		deadline := time.Now().Add(r.cfg.JoinTimeout + time.Second)
+		for !m.sess.settled() && time.Now().Before(deadline) {
+			if !sleepCtx(ctx, 10*time.Millisecond) {
+				return nil
+			}
+		}
+		sleepCtx(ctx, hold)
+		return nil
+	})
+}
+
 // measure is the machinery of one run or ramp: session, sampler, scraper.
 type measure struct {
 	r       *Runner
@@ -175,8 +193,8 @@ func (r *Runner) runSteps(ctx context.Context, mode string, body func(*measure) 
 	runCPU, _ := metrics.NewCPUSampler(m.start)
 
 	duration := r.cfg.Duration
-	if mode == "ramp" {
-		duration = 0 // the ramp bounds itself step by step
+	if mode != "run" {
+		duration = 0 // ramps and probes bound themselves
 	}
 	var cancel context.CancelFunc
 	if duration > 0 {

@@ -236,6 +236,19 @@ func (s *session) activeBots() (connected, failed int) {
 	return connected, failed
 }
 
+// settled reports whether every bot started has joined or failed.
+func (s *session) settled() bool {
+	for _, b := range s.botsSnapshot() {
+		b.mu.Lock()
+		done := b.joinedOK || b.failure != ""
+		b.mu.Unlock()
+		if !done {
+			return false
+		}
+	}
+	return true
+}
+
 // ownedBots is how many bots of load this process runs: all of them, or
 // its share in a coordinated run.
 func (s *session) ownedBots(load report.Load) int { return s.env.cfg.Share.Bots(load) }

@@ -89,7 +89,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(stdout, stderr), newRampCmd(stdout, stderr), newMergeCmd(stdout, stderr),
-		newCoordinateCmd(stdout, stderr), newAgentCmd(stdout, stderr))
+		newCoordinateCmd(stdout, stderr), newAgentCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
 	return root
 }
 

@@ -183,6 +183,8 @@ func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
 	if bi.JoinFailure == "" {
 		b.JoinMs = ms(bi.joinDuration())
 	}
+	b.JoinStagesMs = JoinStages{WSOpen: ms(bi.Join.WSOpen), Joined: ms(bi.Join.Joined),
+		ICEConnected: ms(bi.Join.ICEConnected), FirstMedia: ms(bi.Join.FirstMedia)}
 	var a stats.Aggregate
 	var firstVideo, firstAny time.Duration
 	for i := range bi.Tracks {

@@ -255,8 +255,19 @@ type Bot struct {
 	Frames             uint64    `json:"frames"`
 	TimeToFirstFrameMs float64   `json:"time_to_first_frame_ms"`
 	JoinMs             float64   `json:"join_ms"`
+	// JoinStagesMs is when each stage of the join was reached, from its
+	// start; a stage not reached is 0.
+	JoinStagesMs JoinStages `json:"join_stages_ms"`
 	// JoinFailure is the failure reason; empty when the bot joined.
 	JoinFailure string `json:"join_failure,omitempty"`
+}
+
+// JoinStages are the moments of a join, in ms from its start.
+type JoinStages struct {
+	WSOpen       float64 `json:"ws_open"`
+	Joined       float64 `json:"joined"`
+	ICEConnected float64 `json:"ice_connected"`
+	FirstMedia   float64 `json:"first_media"`
 }
 
 // Point is one timeline sample: the interval ending T seconds in.
