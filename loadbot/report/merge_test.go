@@ -130,3 +130,23 @@ func TestLatencyClockNotes(t *testing.T) {
 		t.Fatal("combineClock")
 	}
 }
+
+func TestTableShowsAgentsAndLostBots(t *testing.T) {
+	_, a, b := splitInput()
+	r, err := Merge([]Report{Build(a)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddLostAgent(Agent{ID: "B", Host: "h2", Status: AgentLost, Bots: b.TargetBots}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2 lost with their agent", "agent", " B ", "lost", "h2"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
