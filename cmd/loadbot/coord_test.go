@@ -54,10 +54,11 @@ type agentProc struct {
 	started chan struct{} // closed at its first progress line: its bots run
 }
 
-func startAgent(t *testing.T, redisURL, run, id string) *agentProc {
+func startAgent(t *testing.T, redisURL, run, id string, extra ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{id: id, started: make(chan struct{})}
-	a.cmd = exec.Command(os.Args[0], "agent", "--redis", redisURL, "--run", run, "--id", id, "--heartbeat", "200ms", "--wait", "60s")
+	args := append([]string{"agent", "--redis", redisURL, "--run", run, "--id", id, "--heartbeat", "200ms", "--wait", "60s"}, extra...)
+	a.cmd = exec.Command(os.Args[0], args...)
 	a.cmd.Env = append(os.Environ(), "LOADBOT_TEST_AS_MAIN=1")
 	pipe, err := a.cmd.StderrPipe()
 	if err != nil {
@@ -97,9 +98,9 @@ func (a *agentProc) log() string {
 func coordinate(t *testing.T, s *sfu.Server, redisURL, run string, extra ...string) (int, report.Report, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "merged.json")
-	args := append([]string{"coordinate", "--redis", redisURL, "--run", run, "--agents", "3",
+	args := append([]string{"coordinate", "--redis", redisURL, "--run", run,
 		"--url", s.URL(), "--sfu-metrics", s.AdminURL() + "/metrics",
-		"--rooms", "2", "--publishers", "1", "--subscribers", "3", "--split", "bots",
+		"--publishers", "1", "--split", "bots",
 		"--join-rate", "50", "--join-timeout", "15s", "--grace", "5s", "--heartbeat-ttl", "1s",
 		// Latency and loss are the SFU's business; this test is about counting.
 		"--slo-p99-latency-ms", "0", "--slo-loss-pct", "0", "--slo-freezes-per-min", "0",
@@ -124,7 +125,7 @@ func TestCoordinatedRunCountsEveryBotOnce(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		agents = append(agents, startAgent(t, redisURL, "count", fmt.Sprintf("a%d", i)))
 	}
-	code, rep, out := coordinate(t, s, redisURL, "count", "--duration", "3s")
+	code, rep, out := coordinate(t, s, redisURL, "count", "--duration", "3s", "--agents", "3", "--rooms", "2", "--subscribers", "3")
 	logs := ""
 	for _, a := range agents {
 		logs += a.id + ":\n" + a.log()
@@ -189,7 +190,7 @@ func TestKilledAgentIsReportedLost(t *testing.T) {
 		case <-time.After(60 * time.Second):
 		}
 	}()
-	code, rep, out := coordinate(t, s, redisURL, "kill", "--duration", "5s")
+	code, rep, out := coordinate(t, s, redisURL, "kill", "--duration", "5s", "--agents", "3", "--rooms", "2", "--subscribers", "3")
 	if code != exitFailed || !strings.Contains(out, "agent a2") {
 		t.Fatalf("exit %d, want %d naming the lost agent\n%s", code, exitFailed, out)
 	}
@@ -219,5 +220,45 @@ func TestKilledAgentIsReportedLost(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no warning about the lost agent: %q", rep.Warnings)
+	}
+}
+
+// TestLatencyAcrossHostsWithoutAClockIsAbsent: two agents that claim
+// different hosts, and no measured offset allowed: the subscriber on the
+// publisher's agent measures latency, the other leaves it out, and the
+// report says why instead of printing a wrong number.
+func TestLatencyAcrossHostsWithoutAClockIsAbsent(t *testing.T) {
+	redisURL := testredis.Start(t)
+	s := startTestSFU(t)
+	startAgent(t, redisURL, "clock", "a0", "--host-id", "host-one", "--host", "one")
+	startAgent(t, redisURL, "clock", "a1", "--host-id", "host-two", "--host", "two")
+	code, rep, out := coordinate(t, s, redisURL, "clock", "--duration", "2s", "--agents", "2", "--rooms", "1",
+		"--subscribers", "2", "--max-clock-uncertainty", "0")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	room := rep.Rooms[0]
+	if room.LatencyClock != report.ClockPartial || !strings.Contains(room.LatencyNote, "share no clock") ||
+		!strings.Contains(rep.Summary.LatencyNote, "share no clock") {
+		t.Fatalf("room clock %q note %q; summary note %q", room.LatencyClock, room.LatencyNote, rep.Summary.LatencyNote)
+	}
+	home := ""
+	for _, b := range room.Bots {
+		if b.Role == "publisher" {
+			home = b.ID[:3] // the agent that registered first: "a0-" or "a1-"
+		}
+	}
+	for _, b := range room.Bots {
+		if b.Role != "subscriber" {
+			continue
+		}
+		// The subscriber on the publisher's agent times packets on the
+		// same clock; the other has none to time them with.
+		switch {
+		case strings.HasPrefix(b.ID, home) && b.LatencyMs.P50 <= 0:
+			t.Errorf("%s shares the publisher's process but measured no latency", b.ID)
+		case !strings.HasPrefix(b.ID, home) && (b.LatencyMs.Max != 0 || b.Frames == 0):
+			t.Errorf("%s on the other host: latency %+v, frames %d", b.ID, b.LatencyMs, b.Frames)
+		}
 	}
 }
