@@ -156,7 +156,7 @@ func probeResult(rep *report.Report, took time.Duration) (ProbeResult, metrics.P
 	s := rep.Summary
 	pr := ProbeResult{
 		Time: rep.EndedAt, StagesMs: map[string]float64{},
-		LatencyMs: report.P50P99Max{P50: s.LatencyMs.P50, P99: s.LatencyMs.P99, Max: s.LatencyMs.Max},
+		LatencyMs:   report.P50P99Max{P50: s.LatencyMs.P50, P99: s.LatencyMs.P99, Max: s.LatencyMs.Max},
 		LatencyNote: s.LatencyNote, LossPct: s.LossPct, JitterMs: s.JitterMs, Freezes: s.Freezes.Count,
 		Layers: s.Layers, TimeToFirstFrameMs: s.TimeToFirstFrameMs.P50, SLO: s.SLO, DurationS: took.Seconds(),
 	}

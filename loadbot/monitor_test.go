@@ -218,4 +218,3 @@ func TestMonitorRunsManyProbesWithoutLeaking(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-

@@ -33,22 +33,7 @@ listed as lost with its bots and the command exits 1.`,
 			verbose, _ := fs.GetBool("verbose")
 			human := humanOut(fs, stdout, stderr)
 			res, err := loadbot.Coordinate(cmd.Context(), cfg, cc, logger(stderr, verbose))
-			if res == nil {
-				if errors.Is(err, loadbot.ErrConfig) {
-					return err
-				}
-				return &exitError{code: exitFailed, err: err}
-			}
-			if werr := writeReports(fs, stdout, human, res.Report, res.Dropped); werr != nil {
-				return &exitError{code: exitFailed, err: werr}
-			}
-			switch {
-			case err != nil:
-				return &exitError{code: exitFailed, err: err}
-			case !res.Report.Summary.SLO.Passed:
-				return &exitError{code: exitSLOBreached}
-			}
-			return nil
+			return finish(fs, stdout, human, res, err, cmd.Context().Err() != nil)
 		},
 	}
 	addScenarioFlags(cmd.Flags())

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/surgertc/surge/internal/testredis"
+	"github.com/surgertc/surge/internal/testsfu"
 	"github.com/surgertc/surge/loadbot/report"
 	"github.com/surgertc/surge/sfu"
 )
@@ -31,18 +30,7 @@ func TestMain(m *testing.M) {
 
 func startTestSFU(t *testing.T) *sfu.Server {
 	t.Helper()
-	cfg := sfu.DefaultConfig()
-	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.DrainTimeout = time.Second
-	s, err := sfu.NewServer(cfg, sfu.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatalf("in-process SFU did not start: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return testsfu.Start(t)
 }
 
 // agentProc is one `loadbot agent` process.

@@ -93,7 +93,17 @@ func runLoad(cmd *cobra.Command, stdout, stderr io.Writer, rc *loadbot.RampConfi
 	} else {
 		res, err = r.Run(ctx)
 	}
+	return finish(fs, stdout, human, res, err, ctx.Err() != nil)
+}
+
+// finish writes the reports of a finished run (res nil: none could be
+// made) and turns its outcome into the exit code: 1 when it failed, 3 when
+// the SLO broke, 130 when interrupted.
+func finish(fs flagGetter, stdout, human io.Writer, res *loadbot.Result, err error, interrupted bool) error {
 	if res == nil {
+		if errors.Is(err, loadbot.ErrConfig) {
+			return err
+		}
 		return &exitError{code: exitFailed, err: err}
 	}
 	if werr := writeReports(fs, stdout, human, res.Report, res.Dropped); werr != nil {
@@ -104,7 +114,7 @@ func runLoad(cmd *cobra.Command, stdout, stderr io.Writer, rc *loadbot.RampConfi
 		return &exitError{code: exitFailed, err: err}
 	case !res.Report.Summary.SLO.Passed:
 		return &exitError{code: exitSLOBreached}
-	case res.Report.Partial && ctx.Err() != nil:
+	case res.Report.Partial && interrupted:
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted: the report is partial")}
 	}
 	return nil

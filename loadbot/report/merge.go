@@ -232,33 +232,81 @@ func alignRoomPoints(ps []RoomPoint, start time.Time, step float64) ([]RoomPoint
 		return nil, nil
 	}
 	base := float64(start.UnixNano()) / 1e9
-	byKey := map[int]*RoomPoint{}
+	b := newBinner[RoomPoint](step)
 	for _, p := range ps {
-		k := int(math.Round((p.TS - base) / step))
-		cur, ok := byKey[k]
-		if !ok {
-			p.TS = round(float64(k)*step, 3)
-			byKey[k] = &p
-			continue
-		}
-		if cur.Raw == nil || p.Raw == nil {
-			return nil, fmt.Errorf("timeline point without raw data")
-		}
-		raw, err := mergePointRaw(cur.Raw, p.Raw)
-		if err != nil {
-			return nil, err
-		}
-		cur.Raw = raw
-		if cur.LatencyMs, cur.LossPct, err = raw.stats(); err != nil {
+		if err := b.add(p.TS-base, p, nil); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]RoomPoint, 0, len(byKey))
-	for _, p := range byKey {
-		out = append(out, *p)
+	return b.sorted(), nil
+}
+
+// timelinePoint is what Point and RoomPoint share for merging.
+type timelinePoint[P any] interface {
+	*P
+	fields() (ts *float64, raw **PointRaw, lat *P50P99, loss *float64)
+}
+
+func (p *Point) fields() (*float64, **PointRaw, *P50P99, *float64) {
+	return &p.TS, &p.Raw, &p.LatencyMs, &p.LossPct
+}
+
+func (p *RoomPoint) fields() (*float64, **PointRaw, *P50P99, *float64) {
+	return &p.TS, &p.Raw, &p.LatencyMs, &p.LossPct
+}
+
+// binner gathers timeline points into bins of one sampling step on a
+// shared axis; points that fall into one bin merge through their raw data.
+type binner[P any, PP timelinePoint[P]] struct {
+	step float64
+	bins map[int]PP
+}
+
+func newBinner[P any, PP timelinePoint[P]](step float64) *binner[P, PP] {
+	return &binner[P, PP]{step: step, bins: map[int]PP{}}
+}
+
+// add puts p, at t seconds on the shared axis, into its bin; also, if not
+// nil, merges what else a point carries.
+func (b *binner[P, PP]) add(t float64, p P, also func(cur, p PP)) error {
+	k := int(math.Round(t / b.step))
+	cur, ok := b.bins[k]
+	if !ok {
+		ts, _, _, _ := PP(&p).fields()
+		*ts = round(float64(k)*b.step, 3)
+		b.bins[k] = &p
+		return nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].TS < out[j].TS })
-	return out, nil
+	_, curRaw, lat, loss := cur.fields()
+	_, pRaw, _, _ := PP(&p).fields()
+	if *curRaw == nil || *pRaw == nil {
+		return fmt.Errorf("timeline point without raw data (written by an older loadbot)")
+	}
+	raw, err := mergePointRaw(*curRaw, *pRaw)
+	if err != nil {
+		return err
+	}
+	*curRaw = raw
+	if *lat, *loss, err = raw.stats(); err != nil {
+		return err
+	}
+	if also != nil {
+		also(cur, &p)
+	}
+	return nil
+}
+
+func (b *binner[P, PP]) sorted() []P {
+	keys := make([]int, 0, len(b.bins))
+	for k := range b.bins {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	out := make([]P, len(keys))
+	for i, k := range keys {
+		out[i] = *b.bins[k]
+	}
+	return out
 }
 
 // timelineStep is the sampling interval of the reports: the median gap
@@ -283,36 +331,18 @@ func timelineStep(reports []Report) float64 {
 // in steps of step, and adds up those that fall together: bots add, SFU
 // CPU (one SFU, scraped by each) takes the largest reading.
 func mergeTimelines(reports []Report, start time.Time, step float64) ([]Point, error) {
-	byKey := map[int]*Point{}
+	b := newBinner[Point](step)
+	also := func(cur, p *Point) {
+		cur.Bots += p.Bots
+		cur.SFUCPUCores = math.Max(cur.SFUCPUCores, p.SFUCPUCores)
+	}
 	for _, r := range reports {
 		off := r.StartedAt.Sub(start).Seconds()
 		for _, p := range r.Timeline {
-			k := int(math.Round((p.TS + off) / step))
-			cur, ok := byKey[k]
-			if !ok {
-				p.TS = round(float64(k)*step, 3)
-				byKey[k] = &p
-				continue
-			}
-			if cur.Raw == nil || p.Raw == nil {
-				return nil, fmt.Errorf("timeline point without raw data (written by an older loadbot)")
-			}
-			raw, err := mergePointRaw(cur.Raw, p.Raw)
-			if err != nil {
+			if err := b.add(p.TS+off, p, also); err != nil {
 				return nil, err
 			}
-			cur.Raw = raw
-			if cur.LatencyMs, cur.LossPct, err = raw.stats(); err != nil {
-				return nil, err
-			}
-			cur.Bots += p.Bots
-			cur.SFUCPUCores = math.Max(cur.SFUCPUCores, p.SFUCPUCores)
 		}
 	}
-	out := make([]Point, 0, len(byKey))
-	for _, p := range byKey {
-		out = append(out, *p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].TS < out[j].TS })
-	return out, nil
+	return b.sorted(), nil
 }

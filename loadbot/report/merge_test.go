@@ -101,14 +101,7 @@ func TestMergeRefusesRampsAndOldReports(t *testing.T) {
 }
 
 func TestLostAgentIsReported(t *testing.T) {
-	_, a, b := splitInput()
-	r, err := Merge([]Report{Build(a)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddLostAgent(Agent{ID: "B", Host: "h2", Status: AgentLost, Bots: b.TargetBots}); err != nil {
-		t.Fatal(err)
-	}
+	r := withLostB(t)
 	s := r.Summary
 	if !r.Partial || s.Bots.Lost != 2 || s.Bots.Target != 8 || s.Bots.Connected+s.Bots.Failed != 6 {
 		t.Fatalf("partial=%v bots=%+v", r.Partial, s.Bots)
@@ -132,14 +125,7 @@ func TestLatencyClockNotes(t *testing.T) {
 }
 
 func TestTableShowsAgentsAndLostBots(t *testing.T) {
-	_, a, b := splitInput()
-	r, err := Merge([]Report{Build(a)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddLostAgent(Agent{ID: "B", Host: "h2", Status: AgentLost, Bots: b.TargetBots}); err != nil {
-		t.Fatal(err)
-	}
+	r := withLostB(t)
 	var buf bytes.Buffer
 	if err := WriteTable(&buf, &r); err != nil {
 		t.Fatal(err)
@@ -149,4 +135,18 @@ func TestTableShowsAgentsAndLostBots(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
 	}
+}
+
+// withLostB is A's report merged alone, B lost with its 2 bots.
+func withLostB(t *testing.T) Report {
+	t.Helper()
+	_, a, b := splitInput()
+	r, err := Merge([]Report{Build(a)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddLostAgent(Agent{ID: "B", Host: "h2", Status: AgentLost, Bots: b.TargetBots}); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
