@@ -57,6 +57,9 @@ func TestRampBisectsToOneSubscriber(t *testing.T) {
 	cfg.Subscribers = 1
 	cfg.SLO = SLO{JoinFailurePct: 1}
 	cfg.JoinTimeout = 3 * time.Second
+	// Several scrapes per 1 s step, so that every step has a CPU interval
+	// of its own even when the race detector slows the scraper down.
+	cfg.ScrapeInterval = 200 * time.Millisecond
 	var progress bytes.Buffer
 	r, err := NewRunner(cfg, WithLogger(quietLogger()), WithProgress(&progress, false))
 	if err != nil {
