@@ -73,10 +73,19 @@ func RunAgent(ctx context.Context, ac AgentConfig, opts ...Option) (*Result, err
 	k := keysFor(ac.RunID)
 	ttl := ac.WaitTimeout + time.Hour
 
+	// The run ends early when the coordinator says stop (it was
+	// interrupted); the heartbeat loop watches for that.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
 	hbCtx, stopHB := context.WithCancel(context.Background())
 	var hbWG sync.WaitGroup
 	defer func() { stopHB(); hbWG.Wait() }()
-	beat := func() { c.Set(hbCtx, k.heartbeat(ac.ID), time.Now().UnixMilli(), ac.HeartbeatTTL) }
+	beat := func() {
+		c.Set(hbCtx, k.heartbeat(ac.ID), time.Now().UnixMilli(), ac.HeartbeatTTL)
+		if n, err := c.Exists(hbCtx, k.stop()).Result(); err == nil && n > 0 {
+			cancelRun()
+		}
+	}
 	beat()
 	hbWG.Add(1)
 	go func() {
@@ -139,10 +148,11 @@ func RunAgent(ctx context.Context, ac AgentConfig, opts ...Option) (*Result, err
 		return nil, err
 	}
 	// Start at the coordinated moment: Redis's clock, less our offset.
-	if !sleepUntil(ctx, time.Unix(0, start.StartAt).Add(-off)) {
-		return nil, ctx.Err()
+	if !sleepUntil(runCtx, time.Unix(0, start.StartAt).Add(-off)) {
+		deliver(agentResult{Error: "stopped before the start"})
+		return nil, runCtx.Err()
 	}
-	res, err := r.Run(ctx)
+	res, err := r.Run(runCtx)
 	out := agentResult{}
 	if res != nil {
 		out.Report, out.Dropped = &res.Report, res.Dropped

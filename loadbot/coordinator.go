@@ -253,7 +253,16 @@ func (co *coordinator) collect(ctx context.Context, startAt time.Time) (map[stri
 	lost := map[string]string{}
 	deadline := startAt.Add(co.cfg.Duration + co.cfg.Grace + co.cc.HeartbeatTTL + 15*time.Second)
 	pending := func() int { return len(co.agents) - len(results) - len(lost) }
+	stopped := false
 	for pending() > 0 {
+		if ctx.Err() != nil && !stopped {
+			// Interrupted: ask the agents to end now and deliver what
+			// they have, rather than run out their duration.
+			stopped = true
+			_ = co.c.Set(context.WithoutCancel(ctx), co.k.stop(), 1, co.ttl).Err()
+			deadline = minTime(deadline, time.Now().Add(co.cfg.Grace+2*co.cc.HeartbeatTTL+5*time.Second))
+			co.log.Warn("interrupted: agents asked to stop")
+		}
 		var res agentResult
 		got, err := popJSON(context.WithoutCancel(ctx), co.c, co.k.results(), 250*time.Millisecond, &res)
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -377,7 +386,14 @@ func (co *coordinator) abortAll(reason string) {
 func (co *coordinator) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	co.c.Del(ctx, co.k.scenario(), co.k.agents(), co.k.ready(), co.k.results())
+	co.c.Del(ctx, co.k.scenario(), co.k.agents(), co.k.ready(), co.k.results(), co.k.stop())
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // sleepCtx sleeps d unless ctx ends first; it reports whether it slept.

@@ -23,6 +23,8 @@ import (
 //	loadbot:<run>:ctl:<id>   list: the coordinator's messages to one agent
 //	loadbot:<run>:ready      list: agents that built their bots' share
 //	loadbot:<run>:results    list: each agent's report (or its error)
+//	loadbot:<run>:stop       set when the coordinator is interrupted: agents
+//	                         end their runs early and deliver partial reports
 //
 // Agents register, get their share and room clocks, report ready; once
 // all are ready (the start barrier) the coordinator sends one start time,
@@ -42,6 +44,7 @@ func (k coordKeys) heartbeat(agent string) string { return string(k) + "hb:" + a
 func (k coordKeys) control(agent string) string   { return string(k) + "ctl:" + agent }
 func (k coordKeys) ready() string                 { return string(k) + "ready" }
 func (k coordKeys) results() string               { return string(k) + "results" }
+func (k coordKeys) stop() string                  { return string(k) + "stop" }
 
 // coordScenario is what every agent runs its share of.
 type coordScenario struct {

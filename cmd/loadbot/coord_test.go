@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/surgertc/surge/internal/testredis"
 	"github.com/surgertc/surge/internal/testsfu"
+	"github.com/surgertc/surge/loadbot"
 	"github.com/surgertc/surge/loadbot/report"
 	"github.com/surgertc/surge/sfu"
 )
@@ -248,5 +252,43 @@ func TestLatencyAcrossHostsWithoutAClockIsAbsent(t *testing.T) {
 		case !strings.HasPrefix(b.ID, home) && (b.LatencyMs.Max != 0 || b.Frames == 0):
 			t.Errorf("%s on the other host: latency %+v, frames %d", b.ID, b.LatencyMs, b.Frames)
 		}
+	}
+}
+
+// TestInterruptedCoordinatorStopsItsAgents: canceling the coordinator
+// (Ctrl-C) makes the agents end their runs and deliver partial reports at
+// once, instead of running out a long duration; none is reported lost.
+func TestInterruptedCoordinatorStopsItsAgents(t *testing.T) {
+	redisURL := testredis.Start(t)
+	s := startTestSFU(t)
+	var agents []*agentProc
+	for i := 0; i < 2; i++ {
+		agents = append(agents, startAgent(t, redisURL, "stop", fmt.Sprintf("a%d", i)))
+	}
+	cfg := loadbot.DefaultConfig()
+	cfg.URL, cfg.SFUMetricsURL = s.URL(), ""
+	cfg.Rooms, cfg.Publishers, cfg.Subscribers = 2, 1, 1
+	cfg.Duration, cfg.Grace, cfg.JoinRate = time.Minute, 3*time.Second, 50
+	cc := loadbot.DefaultCoordinatorConfig()
+	cc.Redis, cc.RunID, cc.Agents, cc.HeartbeatTTL = redisURL, "stop", 2, time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-agents[0].started
+		<-agents[1].started
+		time.Sleep(time.Second)
+		cancel()
+	}()
+	begin := time.Now()
+	res, err := loadbot.Coordinate(ctx, cfg, cc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, agents[0].log(), agents[1].log())
+	}
+	if took := time.Since(begin); took > 30*time.Second {
+		t.Fatalf("the run took %v after the interrupt; agents did not stop", took)
+	}
+	rep := res.Report
+	if !rep.Partial || rep.Summary.Bots.Lost != 0 || rep.Summary.Bots.Connected != 4 || len(rep.Agents) != 2 {
+		t.Fatalf("partial %v bots %+v agents %+v", rep.Partial, rep.Summary.Bots, rep.Agents)
 	}
 }
