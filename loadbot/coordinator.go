@@ -207,7 +207,7 @@ func (co *coordinator) barrier(ctx context.Context) error {
 	ready := map[string]bool{}
 	for len(ready) < len(co.agents) {
 		var id string
-		got, err := popJSON(ctx, co.c, co.k.ready(), 200*time.Millisecond, &id)
+		got, err := popJSON(ctx, co.c, co.k.ready(), time.Second, &id)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrCoordination, err)
 		}
@@ -264,7 +264,7 @@ func (co *coordinator) collect(ctx context.Context, startAt time.Time) (map[stri
 			co.log.Warn("interrupted: agents asked to stop")
 		}
 		var res agentResult
-		got, err := popJSON(context.WithoutCancel(ctx), co.c, co.k.results(), 250*time.Millisecond, &res)
+		got, err := popJSON(context.WithoutCancel(ctx), co.c, co.k.results(), time.Second, &res)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			co.log.Warn("reading results", "err", err)
 		}
@@ -279,7 +279,7 @@ func (co *coordinator) collect(ctx context.Context, startAt time.Time) (map[stri
 			}
 			// A result pushed just before the heartbeat's last expiry
 			// may still be queued: read the queue once more first.
-			if got, _ := popJSON(context.WithoutCancel(ctx), co.c, co.k.results(), 10*time.Millisecond, &res); got {
+			if got, _ := tryPopJSON(context.WithoutCancel(ctx), co.c, co.k.results(), &res); got {
 				results[res.ID] = res
 				continue
 			}

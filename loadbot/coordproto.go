@@ -116,8 +116,20 @@ func pushJSON(ctx context.Context, c *redis.Client, key string, v any, ttl time.
 	return c.Expire(ctx, key, ttl).Err()
 }
 
-// popJSON waits up to wait for the next element of key; ok is false on
-// timeout.
+// tryPopJSON takes the next element of key if there is one.
+func tryPopJSON(ctx context.Context, c *redis.Client, key string, v any) (bool, error) {
+	res, err := c.LPop(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(res, v)
+}
+
+// popJSON waits up to wait (whole seconds: Redis's BLPOP takes no less)
+// for the next element of key; ok is false on timeout.
 func popJSON(ctx context.Context, c *redis.Client, key string, wait time.Duration, v any) (bool, error) {
 	res, err := c.BLPop(ctx, wait, key).Result()
 	if errors.Is(err, redis.Nil) {

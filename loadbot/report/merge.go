@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -122,6 +123,9 @@ func Merge(reports []Report, names []string) (Report, error) {
 		}
 	}
 
+	// Rooms in name order, numbers compared as numbers: load-2 before
+	// load-10, whichever agent reported first.
+	sort.SliceStable(out.Rooms, func(i, j int) bool { return naturalLess(out.Rooms[i].Name, out.Rooms[j].Name) })
 	step := timelineStep(reports)
 	var err error
 	if out.Timeline, err = mergeTimelines(reports, out.StartedAt, step); err != nil {
@@ -345,4 +349,35 @@ func mergeTimelines(reports []Report, start time.Time, step float64) ([]Point, e
 		}
 	}
 	return b.sorted(), nil
+}
+
+// naturalLess orders strings with their digit runs compared as numbers.
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		switch {
+		case da > 0 && db > 0:
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[da:], b[db:]
+		case a[0] != b[0]:
+			return a[0] < b[0]
+		default:
+			a, b = a[1:], b[1:]
+		}
+	}
+	return len(a) < len(b)
+}
+
+func digits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -149,4 +150,13 @@ func withLostB(t *testing.T) Report {
 		t.Fatal(err)
 	}
 	return r
+}
+
+func TestNaturalLess(t *testing.T) {
+	names := []string{"load-10", "load-2", "load-1", "a", "load-02x", "load-2a"}
+	sort.SliceStable(names, func(i, j int) bool { return naturalLess(names[i], names[j]) })
+	want := []string{"a", "load-1", "load-2", "load-2a", "load-02x", "load-10"}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("%v, want %v", names, want)
+	}
 }

@@ -138,7 +138,7 @@ func drawChart(title, xLabel, yLabel string, ss []series, o chartOpts) template.
 	}
 	if o.hline != nil {
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="2 3"/>`, left, w-right, py(o.hline.y), py(o.hline.y), colorMuted)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>`, w-right-4, py(o.hline.y)-4, template.HTMLEscapeString(o.hline.label))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" class="tick">%s</text>`, left+6, py(o.hline.y)-4, template.HTMLEscapeString(o.hline.label))
 	}
 	for si, s := range ss {
 		if len(s.x) == 0 {
