@@ -298,13 +298,15 @@ func (s *session) aggregateByRoom(maxRooms int) (all stats.Aggregate, rooms map[
 			continue
 		}
 		if ra := rooms[b.spec.room]; ra != nil {
-			var one stats.Aggregate
-			sub.aggregate(&one)
-			ra.Merge(&one)
-			all.Merge(&one)
+			sub.aggregate(ra)
 		} else {
 			sub.aggregate(&all)
 		}
+	}
+	// Rooms fold into the whole once each, not once per bot: an
+	// aggregate carries a 20 KiB histogram.
+	for _, ra := range rooms {
+		all.Merge(ra)
 	}
 	return all, rooms
 }
