@@ -16,12 +16,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surgertc/surge/internal/testredis"
 	"github.com/surgertc/surge/internal/testsfu"
 	"github.com/surgertc/surge/loadbot"
 	"github.com/surgertc/surge/loadbot/report"
 	"github.com/surgertc/surge/sfu"
+	"github.com/surgertc/surge/sfu/cluster/redistest"
 )
+
+// startRedis runs a throwaway redis-server (see redistest) and returns
+// its URL.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	return "redis://" + redistest.Start(t).Addr + "/0"
+}
 
 // TestMain lets the test binary be loadbot itself, so multi-process tests
 // start real separate processes without building anything.
@@ -52,6 +59,7 @@ func startAgent(t *testing.T, redisURL, run, id string, extra ...string) *agentP
 	args := append([]string{"agent", "--redis", redisURL, "--run", run, "--id", id, "--heartbeat", "200ms", "--wait", "60s"}, extra...)
 	a.cmd = exec.Command(os.Args[0], args...)
 	a.cmd.Env = append(os.Environ(), "LOADBOT_TEST_AS_MAIN=1")
+	redistest.KillWithParent(a.cmd) // no agent outlives a killed test binary
 	pipe, err := a.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +119,7 @@ func coordinate(t *testing.T, s *sfu.Server, redisURL, run string, extra ...stri
 }
 
 func TestCoordinatedRunCountsEveryBotOnce(t *testing.T) {
-	redisURL := testredis.Start(t)
+	redisURL := startRedis(t)
 	s := startTestSFU(t)
 	var agents []*agentProc
 	for i := 0; i < 3; i++ {
@@ -167,7 +175,7 @@ func TestCoordinatedRunCountsEveryBotOnce(t *testing.T) {
 }
 
 func TestKilledAgentIsReportedLost(t *testing.T) {
-	redisURL := testredis.Start(t)
+	redisURL := startRedis(t)
 	s := startTestSFU(t)
 	var agents []*agentProc
 	for i := 0; i < 3; i++ {
@@ -220,7 +228,7 @@ func TestKilledAgentIsReportedLost(t *testing.T) {
 // publisher's agent measures latency, the other leaves it out, and the
 // report says why instead of printing a wrong number.
 func TestLatencyAcrossHostsWithoutAClockIsAbsent(t *testing.T) {
-	redisURL := testredis.Start(t)
+	redisURL := startRedis(t)
 	s := startTestSFU(t)
 	startAgent(t, redisURL, "clock", "a0", "--host-id", "host-one", "--host", "one")
 	startAgent(t, redisURL, "clock", "a1", "--host-id", "host-two", "--host", "two")
@@ -259,7 +267,7 @@ func TestLatencyAcrossHostsWithoutAClockIsAbsent(t *testing.T) {
 // (Ctrl-C) makes the agents end their runs and deliver partial reports at
 // once, instead of running out a long duration; none is reported lost.
 func TestInterruptedCoordinatorStopsItsAgents(t *testing.T) {
-	redisURL := testredis.Start(t)
+	redisURL := startRedis(t)
 	s := startTestSFU(t)
 	var agents []*agentProc
 	for i := 0; i < 2; i++ {

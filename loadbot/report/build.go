@@ -54,10 +54,14 @@ func buildRoom(ri *RoomInput) Room {
 		room.LatencyClock = ClockSameProcess
 	}
 	var ra stats.Aggregate
+	var gaps stats.Histogram
 	var bitrateSum float64
 	var bitrateBots int
 	for i := range ri.Bots {
 		bi := &ri.Bots[i]
+		for _, g := range bi.Reconnect.MediaGaps {
+			gaps.Record(g)
+		}
 		if bi.Publisher {
 			room.Publishers++
 		} else {
@@ -75,6 +79,10 @@ func buildRoom(ri *RoomInput) Room {
 		}
 	}
 	room.Raw = rawOf(&ra, bitrateSum, bitrateBots)
+	if gaps.Count() > 0 {
+		g := histOf(&gaps)
+		room.Raw.MediaGaps = &g
+	}
 	room.fill(&ra)
 	return room
 }
@@ -99,7 +107,7 @@ func (r *Report) summarise() error {
 	s.Bots.Lost = lost
 
 	var all stats.Aggregate
-	var joins, ttff stats.Histogram
+	var joins, ttff, gaps stats.Histogram
 	failures := map[string]int{}
 	var bitrateSum float64
 	var bitrateBots, absent, measured int
@@ -127,7 +135,16 @@ func (r *Report) summarise() error {
 		default:
 			measured++
 		}
-		for _, b := range room.Bots {
+		if room.Raw != nil && room.Raw.MediaGaps != nil {
+			g, err := room.Raw.MediaGaps.histogram()
+			if err != nil {
+				return errRaw("room "+room.Name, err)
+			}
+			gaps.Merge(&g)
+		}
+		for i := range room.Bots {
+			b := &room.Bots[i]
+			addReconnects(s, b)
 			if b.JoinFailure != "" {
 				s.Bots.Failed++
 				failures[b.JoinFailure]++
@@ -160,6 +177,7 @@ func (r *Report) summarise() error {
 	s.PLIsSent = all.PLIsSent
 	s.TimeToFirstFrameMs = P50P99{P50: ms(ttff.Quantile(0.5)), P99: ms(ttff.Quantile(0.99))}
 	s.ClockSkew = ClockSkew{Packets: all.ClockSkewed, MaxMs: ms(all.MaxClockSkew)}
+	s.MediaGapMs = P50P99Max{P50: ms(gaps.Quantile(0.5)), P99: ms(gaps.Quantile(0.99)), Max: ms(gaps.Max())}
 	if absent > 0 {
 		if measured == 0 {
 			s.LatencyNote = "latency absent: " + note
@@ -173,10 +191,27 @@ func (r *Report) summarise() error {
 
 func fromMs(v float64) time.Duration { return time.Duration(math.Round(v * float64(time.Millisecond))) }
 
+// addReconnects adds one bot row's redirects and reconnects to the summary.
+func addReconnects(s *Summary, b *Bot) {
+	s.Redirects += b.Redirects
+	s.Reconnects += b.Reconnects
+	if b.Reconnects > 0 {
+		s.ReconnectedBots++
+	}
+	if b.MediaLost {
+		s.MediaLostBots++
+	}
+}
+
 // buildBot returns the bot's report row, the aggregate of its received
 // tracks and its time to first video frame (any frame if no video).
 func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
-	b := Bot{ID: bi.ID, Role: "subscriber", Shaped: bi.Shaped, JoinFailure: bi.JoinFailure}
+	b := Bot{ID: bi.ID, Role: "subscriber", Shaped: bi.Shaped, JoinFailure: bi.JoinFailure,
+		Redirects: bi.Reconnect.Redirects, Reconnects: bi.Reconnect.Reconnects,
+		MediaLost: bi.Reconnect.MediaLost, SignalURL: bi.Reconnect.SignalURL}
+	for _, g := range bi.Reconnect.MediaGaps {
+		b.MediaGapMs = max(b.MediaGapMs, ms(g))
+	}
 	if bi.Publisher {
 		b.Role = "publisher"
 	}

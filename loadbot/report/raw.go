@@ -38,6 +38,9 @@ type Raw struct {
 	// BitrateSumKbps over BitrateBots is the mean per-subscriber bitrate.
 	BitrateSumKbps float64 `json:"bitrate_sum_kbps"`
 	BitrateBots    int     `json:"bitrate_bots"`
+	// MediaGaps are the room's bots' media gaps after lost sessions
+	// (publishers' and subscribers'); absent when there were none.
+	MediaGaps *Hist `json:"media_gaps,omitempty"`
 }
 
 // Hist is a stats.Histogram: its non-empty buckets as [lower bound in µs,
@@ -115,7 +118,23 @@ func mergeRaw(r, o *Raw) (*Raw, error) {
 		return nil, err
 	}
 	a.Merge(&b)
-	return rawOf(&a, r.BitrateSumKbps+o.BitrateSumKbps, r.BitrateBots+o.BitrateBots), nil
+	out := rawOf(&a, r.BitrateSumKbps+o.BitrateSumKbps, r.BitrateBots+o.BitrateBots)
+	var gaps stats.Histogram
+	for _, h := range []*Hist{r.MediaGaps, o.MediaGaps} {
+		if h == nil {
+			continue
+		}
+		g, err := h.histogram()
+		if err != nil {
+			return nil, err
+		}
+		gaps.Merge(&g)
+	}
+	if gaps.Count() > 0 {
+		g := histOf(&gaps)
+		out.MediaGaps = &g
+	}
+	return out, nil
 }
 
 func pointRawOf(interval *stats.Aggregate) *PointRaw {

@@ -106,6 +106,14 @@ type Summary struct {
 	// shared clock between publisher and subscriber); empty when every
 	// room's latency was measured.
 	LatencyNote string `json:"latency_note,omitempty"`
+
+	// Redirects, reconnects and media gaps: a multi-node SFU, a node lost
+	// or drained mid-run.
+	Redirects       int       `json:"redirects"`
+	Reconnects      int       `json:"reconnects"`
+	ReconnectedBots int       `json:"reconnected_bots"`
+	MediaGapMs      P50P99Max `json:"media_gap_ms"`
+	MediaLostBots   int       `json:"media_lost_bots"`
 }
 
 // ClockSkew is evidence of clocks that disagree.
@@ -260,6 +268,13 @@ type Bot struct {
 	JoinStagesMs JoinStages `json:"join_stages_ms"`
 	// JoinFailure is the failure reason; empty when the bot joined.
 	JoinFailure string `json:"join_failure,omitempty"`
+	Redirects   int    `json:"redirects"`
+	Reconnects  int    `json:"reconnects"`
+	// MediaGapMs is the bot's longest media gap after a lost session.
+	MediaGapMs float64 `json:"media_gap_ms"`
+	// MediaLost: media had not come back when the run ended.
+	MediaLost bool   `json:"media_lost"`
+	SignalURL string `json:"signal_url,omitempty"`
 }
 
 // JoinStages are the moments of a join, in ms from its start.
