@@ -60,6 +60,8 @@ type DownTrack struct {
 	scratch [maxPacketSize]byte
 	rtxBuf  [maxPacketSize]byte
 	rtxPkt  rtp.Packet
+	rtx     rtxBudget
+	rtt     atomic.Int64 // last measured round-trip time (ns), 0 = none yet
 }
 
 func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
@@ -76,6 +78,7 @@ func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 		// (H.264) are forwarded as one layer from the first packet.
 		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.vp8),
 		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
+		rtx:      newRTXBudget(sub.srv.cfg.Forward.RTXShare),
 	}
 	d.maxLayer.Store(simulcast.LayerFull)
 	d.visible.Store(true)
@@ -164,7 +167,7 @@ func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Ti
 			d.m.SwitchLatency().Observe(out.SwitchDelay.Seconds())
 		}
 	}
-	d.send(out, abs)
+	d.rtx.onMedia(d.send(out, abs))
 	d.mu.Unlock()
 }
 
@@ -189,8 +192,9 @@ func (d *DownTrack) keyframeRequest(now time.Time) {
 	}
 }
 
-// send builds the subscriber's header and writes; d.mu is held.
-func (d *DownTrack) send(out simulcast.Output, abs []byte) {
+// send builds the subscriber's header and writes; d.mu is held. It
+// returns the bytes written.
+func (d *DownTrack) send(out simulcast.Output, abs []byte) int {
 	h := &d.hdr
 	h.Version = 2
 	h.Padding = false
@@ -207,9 +211,11 @@ func (d *DownTrack) send(out simulcast.Output, abs []byte) {
 	}
 	if _, err := d.writer.WriteRTP(h, out.Payload); err != nil {
 		d.m.Dropped(metrics.DropWriteError).Inc()
-		return
+		return 0
 	}
-	d.m.Sent(d.mk, h.MarshalSize()+len(out.Payload))
+	n := h.MarshalSize() + len(out.Payload)
+	d.m.Sent(d.mk, n)
+	return n
 }
 
 // retransmit answers a NACK for outSeq from the upstream packet cache,
@@ -219,6 +225,11 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.bound.Load() {
+		return
+	}
+	nowNs, interval := now.UnixNano(), resendInterval(time.Duration(d.rtt.Load()))
+	if d.rtx.check(outSeq, nowNs, interval) == rtxRepeat {
+		d.m.Dropped(metrics.DropNACKRepeat).Inc()
 		return
 	}
 	layer, inSeq, ok := d.fwd.Retransmission(outSeq)
@@ -234,6 +245,10 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time) {
 	out, ok := d.fwd.RewriteRetransmission(outSeq, &d.rtxPkt.Header, d.rtxPkt.Payload, d.scratch[:])
 	if !ok {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
+		return
+	}
+	if d.rtx.spend(outSeq, len(out.Payload)+d.rtxPkt.Header.MarshalSize(), nowNs) != rtxSend {
+		d.m.Dropped(metrics.DropNACKBudget).Inc()
 		return
 	}
 	var abs []byte
@@ -305,6 +320,7 @@ func (d *DownTrack) observeRTT(reports []rtcp.ReceptionReport, now time.Time) {
 		ntp := ntpMiddle32(now)
 		rtt := ntp - r.LastSenderReport - r.Delay
 		if rtt < 1<<31 { // a wrapped negative means clock trouble; ignore
+			d.rtt.Store(int64(rtt) * int64(time.Second) >> 16)
 			d.m.RTT().Observe(float64(rtt) / 65536)
 		}
 	}

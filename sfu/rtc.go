@@ -2,11 +2,13 @@ package sfu
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/pion/dtls/v2"
+	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
@@ -53,11 +55,16 @@ func (e *rtcEngine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstim
 	return pc, est, err
 }
 
-func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine, error) {
-	se := webrtc.SettingEngine{}
+// wrapMux, if not nil, wraps the ICE UDP mux (the per-peer stream guard);
+// Pion's own log lines go to log.
+func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn, wrapMux func(ice.UDPMux) ice.UDPMux, log *slog.Logger) (*rtcEngine, error) {
+	se := webrtc.SettingEngine{LoggerFactory: newPionLogs(log)}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	mux := webrtc.NewICEUDPMux(nil, udp)
+	if wrapMux != nil {
+		mux = wrapMux(mux)
+	}
 	se.SetICEUDPMux(mux)
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)

@@ -29,6 +29,9 @@ keys (--config, SURGE_KEYS) — --api-key alone picks one of them; otherwise the
 built-in dev key, which only a server without configured keys accepts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ttl <= 0 {
+				return fmt.Errorf("--ttl=%s: a token must be valid for a positive duration (e.g. --ttl 1h)", ttl)
+			}
 			path := configPath(cmd)
 			key, secret, err := signingKey(path, apiKey, apiSecret)
 			if err != nil {
