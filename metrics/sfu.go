@@ -183,11 +183,12 @@ const (
 	JoinDraining     = "draining"
 	JoinBadRequest   = "bad_request"
 	JoinError        = "error"
+	JoinRedirect     = "redirect" // the room is on another node; the client was sent there
 )
 
 var joinResults = []string{
 	JoinOK, JoinUnauthorized, JoinTokenExpired, JoinRoomFull,
-	JoinForbidden, JoinDraining, JoinBadRequest, JoinError,
+	JoinForbidden, JoinDraining, JoinBadRequest, JoinError, JoinRedirect,
 }
 
 // Histogram buckets. Exponential because each quantity spans several orders
@@ -220,6 +221,7 @@ type SFU struct {
 	dropped    [numDropReasons]prometheus.Counter
 	limited    [numPeerLimits]prometheus.Counter
 
+	probePackets prometheus.Counter
 	nackRequests prometheus.Counter
 	nackAnswered prometheus.Counter
 	pliForwarded prometheus.Counter
@@ -284,6 +286,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 		Name: "surge_packets_dropped_total", Help: "Packets not delivered to a subscriber, by reason.",
 	}, []string{"reason"})
 
+	m.probePackets = counter("surge_bwe_probe_packets_total", "Padding packets sent to probe subscribers' bandwidth.")
 	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "surge_peer_limited_total", Help: "Signaling messages and datagrams a peer sent that were dropped by its per-peer budget, by limit.",
 	}, []string{"limit"})
@@ -344,7 +347,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 			m.rooms, m.participants, tracksPublished, tracksSubscribed,
 			gomaxprocs, hostCores, m.pausedTracks, currentLayer,
 			packetsIn, bytesIn, packetsOut, bytesOut, dropped, limited,
-			m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
+			m.probePackets, m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
 			m.joins, switches, m.switchPLIs,
 			m.forwardLatency, m.rtt, m.switchLatency, m.bandwidthEstimate,
 		)
@@ -390,6 +393,9 @@ func (m *SFU) Sent(k Kind, n int) {
 
 // Dropped is surge_packets_dropped_total{reason}.
 func (m *SFU) Dropped(r DropReason) prometheus.Counter { return m.dropped[r] }
+
+// ProbePackets is surge_bwe_probe_packets_total.
+func (m *SFU) ProbePackets() prometheus.Counter { return m.probePackets }
 
 // PeerLimited is surge_peer_limited_total{limit}.
 func (m *SFU) PeerLimited(l PeerLimit) prometheus.Counter { return m.limited[l] }

@@ -251,8 +251,8 @@ func TestMaskArgs(t *testing.T) {
 	}
 }
 
-// counterValue sums the counter name's series whose labels include all of want.
-func counterValue(t *testing.T, s *Server, name string, want ...string) float64 {
+// metricSum sums the counter name's series whose labels include all of want.
+func metricSum(t *testing.T, s *Server, name string, want ...string) float64 {
 	t.Helper()
 	mfs, err := s.Registry().Gather()
 	if err != nil {
@@ -313,8 +313,8 @@ func TestNACKStormIsBudgeted(t *testing.T) {
 		return []rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: uint32(tr.track.SSRC()), Nacks: nacks}}
 	}
 
-	answered0 := counterValue(t, s, "surge_nack_answered_total")
-	sent0 := counterValue(t, s, "surge_bytes_sent_total")
+	answered0 := metricSum(t, s, "surge_nack_answered_total")
+	sent0 := metricSum(t, s, "surge_bytes_sent_total")
 	// The attack's figures: 1000 NACKs a second for 10 s.
 	const storm, rate = 10 * time.Second, 1000
 	sentNACKs := 0
@@ -328,9 +328,9 @@ func TestNACKStormIsBudgeted(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	answered := counterValue(t, s, "surge_nack_answered_total") - answered0
-	refused := counterValue(t, s, "surge_packets_dropped_total", "reason", "nack_repeat") + counterValue(t, s, "surge_packets_dropped_total", "reason", "nack_budget")
-	sent := counterValue(t, s, "surge_bytes_sent_total") - sent0
+	answered := metricSum(t, s, "surge_nack_answered_total") - answered0
+	refused := metricSum(t, s, "surge_packets_dropped_total", "reason", "nack_repeat") + metricSum(t, s, "surge_packets_dropped_total", "reason", "nack_budget")
+	sent := metricSum(t, s, "surge_bytes_sent_total") - sent0
 	// Media to the attacker over the storm is ~100 packets/s of ~1 KB;
 	// the budget is 20 % of it plus a 64 KiB burst: ~265 packets, where
 	// every NACK answered would be 680,000.
@@ -408,7 +408,7 @@ func TestSpoofedSSRCFloodIsBounded(t *testing.T) {
 	// of the flood must still have reached the guard.
 	var limited float64
 	eventually(t, 10*time.Second, "the flood to be counted", func() bool {
-		limited = counterValue(t, s, "surge_peer_limited_total", "limit", "unknown_ssrc")
+		limited = metricSum(t, s, "surge_peer_limited_total", "limit", "unknown_ssrc")
 		return limited >= flood/2
 	})
 	t.Logf("%d spoofed packets sent, %.0f dropped by the guard", flood, limited)
@@ -568,7 +568,7 @@ func TestSignalingFloodIsRateLimited(t *testing.T) {
 	}
 	c.expectError(signal.CodeRateLimited)
 	eventually(t, 5*time.Second, "the excess to be counted", func() bool {
-		return counterValue(t, s, "surge_peer_limited_total", "limit", "signal_messages") >= 200
+		return metricSum(t, s, "surge_peer_limited_total", "limit", "signal_messages") >= 200
 	})
 	time.Sleep(2 * time.Second) // the budget refills
 	for len(c.msgs) > 0 {

@@ -10,73 +10,112 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLogs routes Pion's logging into the server's slog logger. Pion logs
-// per packet on paths a peer controls (an unhandled SSRC is an ERROR line,
-// a packet that fails authentication an INFO line), so its warnings and
-// errors share one budget — a burst of 5, then one line a second — and the
-// next line that gets through says how many were suppressed. Pion's info
-// goes to debug: it describes single packets, not the server's state.
-type pionLogs struct {
-	log *slog.Logger
+// LevelTrace is the slog level Pion's trace messages are logged at, below
+// slog.LevelDebug.
+const LevelTrace = slog.LevelDebug - 4
 
-	mu         sync.Mutex
-	budget     tokenBucket
-	suppressed int
+// WithPionLogLevel sets the lowest level of Pion's own messages (ICE, DTLS,
+// SRTP, SCTP) that reach the server's logger (default slog.LevelWarn: Pion
+// logs every connection's state changes at info). The logger's own level
+// still applies on top.
+func WithPionLogLevel(l slog.Level) Option { return func(s *Server) { s.pionLevel = &l } }
+
+// pionLoggerFactory routes Pion's logs into slog, each logger tagged with
+// its Pion scope ("ice", "dtls", "pc", …), filtered by min.
+type pionLoggerFactory struct {
+	log    *slog.Logger
+	min    slog.Level
+	budget *pionBudget
 }
 
-func newPionLogs(log *slog.Logger) *pionLogs {
-	return &pionLogs{log: log, budget: newTokenBucket(1, 5)}
-}
-
-// NewLogger is logging.LoggerFactory's.
-func (f *pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return &pionLogger{f: f, scope: scope}
-}
-
-func (f *pionLogs) emit(level slog.Level, scope, msg string) {
-	if level >= slog.LevelWarn {
-		f.mu.Lock()
-		ok := f.budget.take(1, time.Now().UnixNano())
-		n := f.suppressed
-		if ok {
-			f.suppressed = 0
-		} else {
-			f.suppressed++
-		}
-		f.mu.Unlock()
-		if !ok {
-			return
-		}
-		if n > 0 {
-			f.log.Log(context.Background(), level, msg, "pion", scope, "suppressed_before", n)
-			return
-		}
-	}
-	f.log.Log(context.Background(), level, msg, "pion", scope)
+func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With("pion", scope), min: f.min, budget: f.budget}
 }
 
 type pionLogger struct {
-	f     *pionLogs
-	scope string
+	log    *slog.Logger
+	min    slog.Level
+	budget *pionBudget
 }
 
-func (l *pionLogger) enabled(level slog.Level) bool {
-	return l.f.log.Enabled(context.Background(), level)
+// pionBudget bounds Pion's warnings and errors: Pion logs per packet on
+// paths a peer controls (an unhandled SSRC is an ERROR line), so they share
+// one budget — a burst of 5, then one line a second — and the next line
+// that gets through says how many were suppressed.
+type pionBudget struct {
+	mu         sync.Mutex
+	bucket     tokenBucket
+	suppressed int
 }
 
-func (l *pionLogger) logf(level slog.Level, format string, args ...any) {
+func newPionBudget() *pionBudget { return &pionBudget{bucket: newTokenBucket(1, 5)} }
+
+// take reports whether a line may go out now, and how many were
+// suppressed before it.
+func (b *pionBudget) take() (bool, int) {
+	if b == nil {
+		return true, 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.bucket.take(1, time.Now().UnixNano()) {
+		b.suppressed++
+		return false, 0
+	}
+	n := b.suppressed
+	b.suppressed = 0
+	return true, n
+}
+
+func (l pionLogger) enabled(level slog.Level) bool {
+	return level >= l.min && l.log.Enabled(context.Background(), level)
+}
+
+func (l pionLogger) emit(level slog.Level, msg string) {
 	if l.enabled(level) {
-		l.f.emit(level, l.scope, fmt.Sprintf(format, args...))
+		l.write(level, msg)
 	}
 }
 
-func (l *pionLogger) Trace(msg string)                  { l.logf(slog.LevelDebug-4, "%s", msg) }
-func (l *pionLogger) Tracef(format string, args ...any) { l.logf(slog.LevelDebug-4, format, args...) }
-func (l *pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
-func (l *pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
-func (l *pionLogger) Info(msg string)                   { l.logf(slog.LevelDebug, "%s", msg) }
-func (l *pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
-func (l *pionLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
-func (l *pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
-func (l *pionLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
-func (l *pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }
+// emitf formats only when the message will be written: Pion formats
+// per-packet trace messages in some paths.
+func (l pionLogger) emitf(level slog.Level, format string, args ...any) {
+	if l.enabled(level) {
+		l.write(level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) write(level slog.Level, msg string) {
+	if level < slog.LevelWarn {
+		l.log.Log(context.Background(), level, msg)
+		return
+	}
+	ok, suppressed := l.budget.take()
+	switch {
+	case !ok:
+	case suppressed > 0:
+		l.log.Log(context.Background(), level, msg, "suppressed_before", suppressed)
+	default:
+		l.log.Log(context.Background(), level, msg)
+	}
+}
+
+func (l pionLogger) Trace(msg string)                  { l.emit(LevelTrace, msg) }
+func (l pionLogger) Tracef(format string, args ...any) { l.emitf(LevelTrace, format, args...) }
+func (l pionLogger) Debug(msg string)                  { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.emitf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Info(msg string)                   { l.emit(slog.LevelInfo, msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.emitf(slog.LevelInfo, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.emit(slog.LevelWarn, msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.emitf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.emit(slog.LevelError, msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.emitf(slog.LevelError, format, args...) }
+
+// pionLogs is the factory for the server's SettingEngine.
+func (s *Server) pionLogs() logging.LoggerFactory {
+	min := slog.LevelWarn
+	if s.pionLevel != nil {
+		min = *s.pionLevel
+	}
+	return pionLoggerFactory{log: s.log, min: min, budget: newPionBudget()}
+}

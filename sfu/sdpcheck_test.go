@@ -89,7 +89,8 @@ func fuzzEngine(tb testing.TB) *rtcEngine {
 		tb.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	e, err := newRTCEngine(cfg.RTC, cfg.BWE, udp, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	logs := pionLoggerFactory{log: slog.New(slog.NewTextHandler(io.Discard, nil)), min: slog.LevelWarn}
+	e, err := newRTCEngine(cfg.RTC, udp, logs, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func fuzzOffer(t *testing.T, e *rtcEngine, text string) error {
 }
 
 func fuzzAnswer(t *testing.T, e *rtcEngine, text string) error {
-	pc, _, err := e.newSubscriberPC()
+	pc, err := e.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 	if err != nil {
 		t.Fatal(err)
 	}
