@@ -66,11 +66,15 @@ type LinkConfig struct {
 	// NoNACK turns off NACK on shaped subscribers, so the report shows the
 	// link's loss before retransmission.
 	NoNACK bool `mapstructure:"no_nack" json:"no_nack,omitempty"`
+	// FlapEveryMs and FlapDownMs make the link flap: it loses everything,
+	// both ways, for FlapDownMs at the start of every FlapEveryMs.
+	FlapEveryMs int `mapstructure:"flap_every_ms" json:"flap_every_ms,omitempty"`
+	FlapDownMs  int `mapstructure:"flap_down_ms" json:"flap_down_ms,omitempty"`
 }
 
 // Shaped reports whether the link differs from an unshaped one.
 func (l LinkConfig) Shaped() bool {
-	return l.DownlinkKbps > 0 || l.UplinkKbps > 0 || l.DelayMs > 0 || l.LossPct > 0
+	return l.DownlinkKbps > 0 || l.UplinkKbps > 0 || l.DelayMs > 0 || l.LossPct > 0 || l.FlapEveryMs > 0
 }
 
 // SLO is what a run must meet. Zero disables a check.
@@ -233,6 +237,8 @@ func (c *Config) validate(maxBots int) error {
 		return fmt.Errorf("%w: shaped_share must be in [0, 1]", ErrConfig)
 	case c.Link.LossPct < 0 || c.Link.LossPct >= 100:
 		return fmt.Errorf("%w: loss_pct must be in [0, 100)", ErrConfig)
+	case c.Link.FlapEveryMs < 0 || c.Link.FlapDownMs < 0 || (c.Link.FlapEveryMs > 0 && c.Link.FlapDownMs >= c.Link.FlapEveryMs):
+		return fmt.Errorf("%w: link.flap_down_ms must be shorter than link.flap_every_ms", ErrConfig)
 	case c.MaxRedirects < 0 || c.MaxRedirects > 10:
 		return fmt.Errorf("%w: max_redirects must be in [0, 10]", ErrConfig)
 	}

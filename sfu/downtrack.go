@@ -72,6 +72,8 @@ type DownTrack struct {
 	rtxPkt  rtp.Packet
 	srtp    *srtpfast.Context // the fast path's sealer, for route srtpFor
 	srtpFor *route
+	rtx     rtxBudget    // bounds what this subscriber's NACKs cost (retransmit)
+	rtt     atomic.Int64 // last measured round-trip time (ns), 0 = none yet
 	// For sender reports: what went out, and the newest RTP timestamp
 	// with the wall time it was sent.
 	sentPackets, sentOctets uint32
@@ -97,6 +99,7 @@ func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.vp8),
 		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
 		dl:       sub.dl,
+		rtx:      newRTXBudget(sub.srv.cfg.Forward.RTXShare),
 	}
 	d.maxLayer.Store(simulcast.LayerFull)
 	d.visible.Store(true)
@@ -199,6 +202,7 @@ func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Ti
 		}
 	}
 	d.send(out, abs, 0, b, now)
+	d.rtx.onMedia(len(out.Payload) + 12)
 	if out.Marker {
 		if p := d.probe.Load(); p != nil && d.probe.CompareAndSwap(p, nil) {
 			d.sendProbe(p, b, now)
@@ -349,6 +353,15 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 	if !d.bound.Load() {
 		return
 	}
+	nowNs := now.UnixNano()
+	switch d.rtx.check(outSeq, nowNs, resendInterval(time.Duration(d.rtt.Load()))) {
+	case rtxRepeat:
+		d.m.Dropped(metrics.DropNACKRepeat).Inc()
+		return
+	case rtxOverBudget:
+		d.m.Dropped(metrics.DropNACKBudget).Inc()
+		return
+	}
 	layer, inSeq, ok := d.fwd.Retransmission(outSeq)
 	if !ok {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
@@ -362,6 +375,10 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 	out, ok := d.fwd.RewriteRetransmission(outSeq, &d.rtxPkt.Header, d.rtxPkt.Payload, d.scratch[:])
 	if !ok {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
+		return
+	}
+	if d.rtx.spend(outSeq, len(out.Payload)+12, nowNs) != rtxSend {
+		d.m.Dropped(metrics.DropNACKBudget).Inc()
 		return
 	}
 	var abs []byte
@@ -437,6 +454,7 @@ func (d *DownTrack) observeReport(fractionLost uint8, lsr, dlsr uint32, now time
 		return
 	}
 	secs := float64(rtt) / 65536
+	d.rtt.Store(int64(secs * float64(time.Second)))
 	d.m.RTT().Observe(secs)
 	if d.dl != nil {
 		d.dl.setRTT(time.Duration(secs * float64(time.Second)))
