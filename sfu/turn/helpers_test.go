@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	pionturn "github.com/pion/turn/v2"
 	"github.com/pion/transport/v2/stdnet"
+	pionturn "github.com/pion/turn/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 

@@ -12,9 +12,9 @@ func TestPeerFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		peer         string
-		ip, packet   bool
-		why          string
+		peer       string
+		ip, packet bool
+		why        string
 	}{
 		{"127.0.0.1:7882", true, true, "the SFU's media address"},
 		{"127.0.0.1:7881", true, false, "the admin port: same IP as the media address, other port"},

@@ -25,9 +25,9 @@ import (
 	"sync"
 	"time"
 
-	pionturn "github.com/pion/turn/v2"
 	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
+	pionturn "github.com/pion/turn/v2"
 
 	"github.com/surgertc/surge/metrics"
 )
