@@ -84,7 +84,9 @@ func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string) {
 			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
 		}})
 	})
+	path := p.srv.newICEPath(pc)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		path.update(s)
 		if s == webrtc.PeerConnectionStateFailed {
 			p.log.Info("peer connection failed; removing participant", "pc", target)
 			p.sess.close()

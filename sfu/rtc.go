@@ -53,7 +53,9 @@ func (e *rtcEngine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstim
 	return pc, est, err
 }
 
-func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine, error) {
+// opts adjust the SettingEngine after the defaults (ICE-TCP, see
+// connectivity.go).
+func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn, opts ...func(*webrtc.SettingEngine)) (*rtcEngine, error) {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
@@ -73,6 +75,9 @@ func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine,
 	// to a fifth of joins (join p99 ~1 s in the selftest). Browsers start at
 	// 50 ms.
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	for _, o := range opts {
+		o(&se)
+	}
 
 	pubME, err := newMediaEngine(cfg.H264, true)
 	if err != nil {

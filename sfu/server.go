@@ -54,6 +54,7 @@ type Server struct {
 
 	engine  *rtcEngine
 	udp     net.PacketConn
+	conn    connectivity // ICE-TCP, embedded TURN
 	pubLn   net.Listener
 	admLn   net.Listener
 	pubHTTP *http.Server
@@ -96,16 +97,24 @@ func (s *Server) Start() error {
 	if s.udp, err = net.ListenPacket("udp", s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, s.cfg.BWE, s.udp); err != nil {
+	engineOpts, err := s.startConnectivity()
+	if err != nil {
 		_ = s.udp.Close()
+		return err
+	}
+	if s.engine, err = newRTCEngine(s.cfg.RTC, s.cfg.BWE, s.udp, engineOpts...); err != nil {
+		_ = s.udp.Close()
+		_ = s.closeConnectivity()
 		return err
 	}
 	if s.pubLn, err = net.Listen("tcp", s.cfg.ListenAddr); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.closeConnectivity()
 		return fmt.Errorf("public HTTP %s: %w", s.cfg.ListenAddr, err)
 	}
 	if s.admLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.closeConnectivity()
 		_ = s.pubLn.Close()
 		return fmt.Errorf("admin HTTP %s: %w", s.cfg.AdminAddr, err)
 	}
@@ -320,7 +329,7 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
 		sess.send(signal.Message{
 			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
-			Participants: others, ICEServers: s.cfg.RTC.ICEServers,
+			Participants: others, ICEServers: s.iceServers(grant.Identity),
 		})
 		sess.startPinger(s.cfg.Signal.PingInterval)
 		room.subscribeExisting(p)
@@ -467,7 +476,7 @@ func (s *Server) Close() error {
 	}
 	s.serveWG.Wait()
 	if s.engine != nil {
-		errs = append(errs, s.engine.mux.Close())
+		errs = append(errs, s.engine.mux.Close(), s.closeConnectivity())
 	}
 	s.log.Info("surge stopped")
 	return errors.Join(errs...)

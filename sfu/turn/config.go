@@ -127,8 +127,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: turn.cert_file and turn.key_file go together", ErrConfig)
 	}
 	relay, err := netip.ParseAddr(c.RelayIP)
-	if err != nil || relay.IsUnspecified() {
-		return fmt.Errorf("%w: turn.relay_ip %q must be one IP address of this host", ErrConfig, c.RelayIP)
+	if err != nil || relay.IsUnspecified() || !relay.Is4() {
+		return fmt.Errorf("%w: turn.relay_ip %q must be one IPv4 address of this host (relays are UDP over IPv4)", ErrConfig, c.RelayIP)
 	}
 	if c.RelayPublicIP != "" {
 		if _, err := netip.ParseAddr(c.RelayPublicIP); err != nil {

@@ -30,6 +30,7 @@ import (
 	pionturn "github.com/pion/turn/v2"
 
 	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/sfu/pionlog"
 )
 
 // Option configures a Server.
@@ -67,7 +68,7 @@ type Server struct {
 	filter       *PeerFilter
 	ledger       *ledger
 	bind, public netip.Addr
-	logs         logBucket // the server's own peer-triggered lines
+	logs         pionlog.Bucket // the server's own peer-triggered lines
 
 	pion    *pionturn.Server
 	udp     net.PacketConn
@@ -180,7 +181,7 @@ func (s *Server) listen() error {
 		ListenerConfigs:   lns,
 		Realm:             s.cfg.Realm,
 		AuthHandler:       s.authenticate,
-		LoggerFactory:     pionLogs{log: s.log, bucket: &logBucket{}},
+		LoggerFactory:     pionlog.New(s.log),
 	})
 	return err
 }
@@ -227,7 +228,7 @@ func (s *Server) refuse(reason metrics.TURNFailure, username string, client net.
 
 // logPeer logs a line a client can trigger at will, rate-limited.
 func (s *Server) logPeer(msg string, args ...any) {
-	if s.logs.allow(time.Now()) {
+	if s.logs.Allow(time.Now()) {
 		s.log.Info(msg, args...)
 	}
 }

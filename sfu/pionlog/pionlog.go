@@ -1,4 +1,10 @@
-package turn
+// Package pionlog routes Pion's logging (pion/logging's LoggerFactory) to
+// slog. Pion logs many peer mistakes (a malformed datagram, a bad TURN
+// credential, a TCP connection that sends garbage) as warnings or errors, so
+// a hostile client could fill an operator's log: everything Pion says goes
+// to debug, through one token bucket per factory. Surge logs what matters
+// itself, once, where it is handled.
+package pionlog
 
 import (
 	"context"
@@ -10,23 +16,28 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLogs adapts pion's logging to slog. Pion's TURN server logs peer
-// mistakes (a malformed datagram, a bad credential) as errors, so a
-// hostile client could fill the log: everything pion says goes to debug,
-// through one token bucket per server, and the server logs what matters
-// itself.
-type pionLogs struct {
-	log    *slog.Logger
-	bucket *logBucket
+// New returns a LoggerFactory writing to log at debug level.
+func New(log *slog.Logger) logging.LoggerFactory {
+	return factory{log: log, bucket: &Bucket{}}
 }
 
-func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
+// Logger returns one scope's logger, e.g. for ice.TCPMuxParams.
+func Logger(log *slog.Logger, scope string) logging.LeveledLogger {
+	return New(log).NewLogger(scope)
+}
+
+type factory struct {
+	log    *slog.Logger
+	bucket *Bucket
+}
+
+func (f factory) NewLogger(scope string) logging.LeveledLogger {
 	return pionLogger{log: f.log.With("pion", scope), bucket: f.bucket}
 }
 
 type pionLogger struct {
 	log    *slog.Logger
-	bucket *logBucket
+	bucket *Bucket
 }
 
 func (l pionLogger) emit(msg string) {
@@ -42,7 +53,7 @@ func (l pionLogger) emitf(format string, args ...interface{}) {
 }
 
 func (l pionLogger) allowed() bool {
-	return l.log.Enabled(context.Background(), slog.LevelDebug) && l.bucket.allow(time.Now())
+	return l.log.Enabled(context.Background(), slog.LevelDebug) && l.bucket.Allow(time.Now())
 }
 
 func (l pionLogger) Trace(string)                      {}
@@ -56,14 +67,16 @@ func (l pionLogger) Warnf(f string, a ...interface{})  { l.emitf(f, a...) }
 func (l pionLogger) Error(m string)                    { l.emit(m) }
 func (l pionLogger) Errorf(f string, a ...interface{}) { l.emitf(f, a...) }
 
-// logBucket allows a burst of 10 lines, then 2 per second.
-type logBucket struct {
+// Bucket rate-limits log lines a peer can trigger: a burst of 10, then 2
+// per second. The zero value is ready to use.
+type Bucket struct {
 	mu     sync.Mutex
 	tokens float64
 	at     time.Time
 }
 
-func (b *logBucket) allow(now time.Time) bool {
+// Allow reports whether another line may be written now.
+func (b *Bucket) Allow(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.at.IsZero() {
