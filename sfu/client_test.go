@@ -48,14 +48,14 @@ func devToken(t *testing.T, room, identity string) string {
 
 // testClient is a minimal Pion client of Surge's signaling, for tests.
 type testClient struct {
-	t      *testing.T
-	conn   *websocket.Conn
-	api    *webrtc.API
-	pcCfg  webrtc.Configuration // both PeerConnections (ICE servers, transport policy)
+	t     *testing.T
+	conn  *websocket.Conn
+	api   *webrtc.API
+	pcCfg webrtc.Configuration // both PeerConnections (ICE servers, transport policy)
 	// iceFromJoined, if set, picks pcCfg.ICEServers from joined's ice_servers.
 	iceFromJoined func([]signal.ICEServer) []webrtc.ICEServer
-	id     string
-	joined signal.Message
+	id            string
+	joined        signal.Message
 
 	mu     sync.Mutex
 	pub    *webrtc.PeerConnection

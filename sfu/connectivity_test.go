@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	pionturn "github.com/pion/turn/v2"
 	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
+	pionturn "github.com/pion/turn/v2"
 	"github.com/pion/webrtc/v3"
 	"go.uber.org/goleak"
 
@@ -75,7 +75,9 @@ type udpBlocked struct{ *stdnet.Net }
 
 var errUDPBlocked = errors.New("udp blocked by the test's firewall")
 
-func (udpBlocked) ListenUDP(string, *net.UDPAddr) (transport.UDPConn, error) { return nil, errUDPBlocked }
+func (udpBlocked) ListenUDP(string, *net.UDPAddr) (transport.UDPConn, error) {
+	return nil, errUDPBlocked
+}
 func (udpBlocked) DialUDP(string, *net.UDPAddr, *net.UDPAddr) (transport.UDPConn, error) {
 	return nil, errUDPBlocked
 }

@@ -26,8 +26,8 @@ import (
 // TURN REST scheme (use-auth-secret), as an operator would run it beside
 // Surge.
 type coturn struct {
-	addr             string // listening ip:port (UDP and TCP)
-	secret           string
+	addr               string // listening ip:port (UDP and TCP)
+	secret             string
 	relayMin, relayMax int
 }
 

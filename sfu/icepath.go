@@ -104,4 +104,3 @@ func candidateType(t webrtc.ICECandidateType) metrics.ICECandidateType {
 	}
 	return metrics.CandidateHost
 }
-
