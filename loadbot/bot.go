@@ -44,6 +44,7 @@ type bot struct {
 	pub   *publisher
 	sub   *subscriber
 	link  *LinkStats
+	ice   botICE
 
 	events chan botEvent // join progress, buffered; never blocks senders
 	gone   chan struct{} // closed when a joined session ended early
@@ -248,6 +249,7 @@ func (b *bot) setTiming(f func(*stats.JoinTiming, time.Duration)) {
 func (b *bot) onMessage(m signal.Message) {
 	switch m.Type {
 	case signal.TypeJoined:
+		b.onJoinedICE(m.ICEServers)
 		b.emit(botEvent{kind: "joined"})
 	case signal.TypeError:
 		b.emit(botEvent{kind: "fail", why: string(m.Code), err: &signal.Error{Code: m.Code, Reason: m.Reason}})
@@ -341,7 +343,7 @@ func (b *bot) subscriber() *subscriber {
 // result is a bot's outcome, safe to call after run returned.
 func (b *bot) result() botResult {
 	b.mu.Lock()
-	r := botResult{spec: b.spec, timing: b.timing, failure: b.failure, dropped: b.dropped, joined: b.joinedOK}
+	r := botResult{spec: b.spec, timing: b.timing, failure: b.failure, dropped: b.dropped, joined: b.joinedOK, path: b.icePath()}
 	sub := b.sub
 	b.mu.Unlock()
 	if sub != nil {
@@ -357,6 +359,7 @@ type botResult struct {
 	joined  bool
 	failure string
 	dropped string
+	path    string // ICE path its media took (ICEUDP, ...); empty if never connected
 	tracks  []stats.Snapshot
 }
 

@@ -109,6 +109,12 @@ type Config struct {
 	JoinTimeout time.Duration `mapstructure:"join_timeout"`
 
 	SRTP string `mapstructure:"srtp"`
+	// ICETransport forces every bot onto one path (see ICEUDP and the
+	// others): relay paths use the TURN servers of joined.ice_servers.
+	ICETransport string `mapstructure:"ice_transport"`
+	// TURNCA is a PEM file of CAs for the TURN server's certificate
+	// (relay-tls); empty uses the system roots.
+	TURNCA string `mapstructure:"turn_ca"`
 
 	// Link shapes the downlink of ShapedShare of the subscribers (and the
 	// uplink too, if set).
@@ -145,6 +151,7 @@ func DefaultConfig() Config {
 		JoinRate:         20,
 		JoinTimeout:      15 * time.Second,
 		SRTP:             SRTPBrowser,
+		ICETransport:     ICEUDP,
 		SFUMetricsURL:    "http://127.0.0.1:7881/metrics",
 		ScrapeInterval:   time.Second,
 		ProgressInterval: time.Second,
@@ -183,6 +190,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: shaped_share must be in [0, 1]", ErrConfig)
 	case c.Link.LossPct < 0 || c.Link.LossPct >= 100:
 		return fmt.Errorf("%w: loss_pct must be in [0, 100)", ErrConfig)
+	}
+	if err := validICETransport(c); err != nil {
+		return err
 	}
 	switch c.SRTP {
 	case SRTPBrowser, SRTPGCM, SRTPAll, "":

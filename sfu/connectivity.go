@@ -21,6 +21,16 @@ import (
 // sockets); the write buffer makes a slow TCP subscriber drop packets
 // rather than block the writer that serves the whole room.
 const (
+	// Pion's controlling agent (the SFU, on subscriber connections) waits
+	// 1 s before it nominates a pair with a peer-reflexive end and 2 s for
+	// a relayed one, in case a better pair turns up. A relayed client, an
+	// ICE-TCP client (its active candidates are learned as prflx) or a
+	// browser hiding its host address behind mDNS paid that on every
+	// join; half a second still lets a direct path that answers within it
+	// win.
+	relayAcceptanceWait = 500 * time.Millisecond
+	prflxAcceptanceWait = 500 * time.Millisecond
+
 	iceTCPFirstBindTimeout = 5 * time.Second
 	iceTCPWriteBuffer      = 512 << 10
 	iceTCPReadPackets      = 128
@@ -42,7 +52,10 @@ type connectivity struct {
 func (s *Server) startConnectivity() ([]func(*webrtc.SettingEngine), error) {
 	s.conn.paths = metrics.NewICEPaths(s.reg)
 	tm := metrics.NewTURN(s.reg)
-	var opts []func(*webrtc.SettingEngine)
+	opts := []func(*webrtc.SettingEngine){func(se *webrtc.SettingEngine) {
+		se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
+		se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
+	}}
 	if addr := s.cfg.RTC.TCPAddr; addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

@@ -89,6 +89,7 @@ func Build(in Input) Report {
 	s.NACKsSent = all.NACKsSent
 	s.PLIsSent = all.PLIsSent
 	s.TimeToFirstFrameMs = P50P99{P50: ms(ttff.Quantile(0.5)), P99: ms(ttff.Quantile(0.99))}
+	s.Paths, s.TURNAllocationMs = buildPaths(in.Rooms)
 	s.SFU = buildSFU(in.SFU)
 	s.Loadbot = Loadbot{
 		CPUCores:   round(in.Loadbot.CPUCores, 3),
@@ -108,7 +109,8 @@ func Build(in Input) Report {
 // buildBot returns the bot's report row, the aggregate of its received
 // tracks and its time to first video frame (any frame if no video).
 func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
-	b := Bot{ID: bi.ID, Role: "subscriber", Shaped: bi.Shaped, JoinFailure: bi.JoinFailure}
+	b := Bot{ID: bi.ID, Role: "subscriber", Shaped: bi.Shaped, JoinFailure: bi.JoinFailure,
+		Path: bi.Path, TURNAllocationMs: ms(bi.Join.TURNAllocated)}
 	if bi.Publisher {
 		b.Role = "publisher"
 	}

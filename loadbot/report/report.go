@@ -58,9 +58,14 @@ type Summary struct {
 	NACKsSent          uint64         `json:"nacks_sent"`
 	PLIsSent           uint64         `json:"plis_sent"`
 	TimeToFirstFrameMs P50P99         `json:"time_to_first_frame_ms"`
-	SFU                SFU            `json:"sfu"`
-	Loadbot            Loadbot        `json:"loadbot"`
-	SLO                Verdict        `json:"slo"`
+	// Paths groups connected bots by ICE path (udp, tcp, relay-udp, ...).
+	Paths map[string]PathStats `json:"paths"`
+	// TURNAllocationMs is the TURN allocation stage of relayed bots: start
+	// of the join to the first relay candidate.
+	TURNAllocationMs P50P99  `json:"turn_allocation_ms"`
+	SFU              SFU     `json:"sfu"`
+	Loadbot          Loadbot `json:"loadbot"`
+	SLO              Verdict `json:"slo"`
 }
 
 // Bots counts bots against the target.
@@ -176,6 +181,10 @@ type Bot struct {
 	Frames             uint64    `json:"frames"`
 	TimeToFirstFrameMs float64   `json:"time_to_first_frame_ms"`
 	JoinMs             float64   `json:"join_ms"`
+	// Path is the ICE path its media took; TURNAllocationMs the TURN stage
+	// of its join. Both absent when they do not apply.
+	Path             string  `json:"path,omitempty"`
+	TURNAllocationMs float64 `json:"turn_allocation_ms,omitempty"`
 	// JoinFailure is the failure reason; empty when the bot joined.
 	JoinFailure string `json:"join_failure,omitempty"`
 }

@@ -28,6 +28,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "bots\t%d/%d connected, %d failed%s\n", s.Bots.Connected, s.Bots.Target, s.Bots.Failed, failureList(s.JoinFailures))
 	fmt.Fprintf(tw, "join\tp50 %.0f ms\tp95 %.0f ms\tp99 %.0f ms\n", s.JoinMs.P50, s.JoinMs.P95, s.JoinMs.P99)
+	writePaths(tw, s)
 	fmt.Fprintf(tw, "latency\tp50 %.1f ms\tp95 %.1f ms\tp99 %.1f ms\tmax %.1f ms\n", s.LatencyMs.P50, s.LatencyMs.P95, s.LatencyMs.P99, s.LatencyMs.Max)
 	fmt.Fprintf(tw, "loss\t%.2f %%\tjitter %.1f ms\tnacks %d\tplis %d\n", s.LossPct, s.JitterMs, s.NACKsSent, s.PLIsSent)
 	fmt.Fprintf(tw, "freezes\t%d\t%.1f s\t%.2f /min\n", s.Freezes.Count, s.Freezes.TotalS, s.Freezes.PerMin)
