@@ -43,7 +43,10 @@ async function join(ev) {
       token = await fetchDevToken(room, identity);
       if (!token) throw new Error('this server has real API keys: paste a token (surge token …)');
     }
-    client = new SurgeClient();
+    // ?relay=1 sends all media through the TURN servers of joined.ice_servers
+    // (iceTransportPolicy 'relay'), as a client behind a strict firewall would.
+    const relay = new URLSearchParams(location.search).get('relay') === '1';
+    client = new SurgeClient(relay ? {iceTransportPolicy: 'relay'} : {});
     wire(client);
     await client.join(token, room);
     setState(`in room ${client.room} as ${client.identity}`);

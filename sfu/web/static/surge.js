@@ -72,10 +72,15 @@ export async function fetchDevToken(room, identity) {
 }
 
 export class SurgeClient extends EventTarget {
-  /** @param {{url?: string}} [opts] url defaults to signalingURL(). */
+  /**
+   * @param {{url?: string, iceTransportPolicy?: RTCIceTransportPolicy}} [opts]
+   *   url defaults to signalingURL(); iceTransportPolicy 'relay' uses only
+   *   the TURN servers of joined.ice_servers.
+   */
   constructor(opts = {}) {
     super();
     this.url = opts.url || signalingURL();
+    this.iceTransportPolicy = opts.iceTransportPolicy || 'all';
     this.ws = null;
     /** @type {RTCPeerConnection|null} client offers: our tracks to the server */
     this.publisher = null;
@@ -352,7 +357,9 @@ export class SurgeClient extends EventTarget {
   _newPeerConnection(target) {
     // max-bundle: every track on one transport, as the server expects (all
     // media shares one UDP port on its side anyway).
-    const pc = new RTCPeerConnection({iceServers: this.iceServers, bundlePolicy: 'max-bundle'});
+    const pc = new RTCPeerConnection({
+      iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, bundlePolicy: 'max-bundle',
+    });
     pc.onicecandidate = (ev) => {
       // null marks the end of gathering; the server needs no message for it.
       if (ev.candidate && ev.candidate.candidate) {
