@@ -116,6 +116,13 @@ type Config struct {
 	// (relay-tls); empty uses the system roots.
 	TURNCA string `mapstructure:"turn_ca"`
 
+	// Reconnect makes a bot whose session ends early (its node died,
+	// drained or moved the room) join again with backoff, through URL, until
+	// the run ends; the report counts reconnects and media gaps.
+	Reconnect bool `mapstructure:"reconnect"`
+	// MaxRedirects bounds the redirects one join follows (multi-node SFU).
+	MaxRedirects int `mapstructure:"max_redirects"`
+
 	// Link shapes the downlink of ShapedShare of the subscribers (and the
 	// uplink too, if set).
 	Link        LinkConfig `mapstructure:"link"`
@@ -152,6 +159,8 @@ func DefaultConfig() Config {
 		JoinTimeout:      15 * time.Second,
 		SRTP:             SRTPBrowser,
 		ICETransport:     ICEUDP,
+		Reconnect:        true,
+		MaxRedirects:     3,
 		SFUMetricsURL:    "http://127.0.0.1:7881/metrics",
 		ScrapeInterval:   time.Second,
 		ProgressInterval: time.Second,
@@ -190,6 +199,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: shaped_share must be in [0, 1]", ErrConfig)
 	case c.Link.LossPct < 0 || c.Link.LossPct >= 100:
 		return fmt.Errorf("%w: loss_pct must be in [0, 100)", ErrConfig)
+	case c.MaxRedirects < 0 || c.MaxRedirects > 10:
+		return fmt.Errorf("%w: max_redirects must be in [0, 10]", ErrConfig)
 	}
 	if err := validICETransport(c); err != nil {
 		return err

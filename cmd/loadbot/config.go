@@ -21,6 +21,7 @@ var flagKey = map[string]string{
 	"duration":          "duration", "grace": "grace", "join-rate": "join_rate", "join-timeout": "join_timeout",
 	"srtp": "srtp", "sfu-metrics": "sfu_metrics",
 	"ice-transport": "ice_transport", "turn-ca": "turn_ca",
+	"reconnect": "reconnect", "max-redirects": "max_redirects",
 	"downlink-kbps": "link.downlink_kbps", "uplink-kbps": "link.uplink_kbps",
 	"delay-ms": "link.delay_ms", "loss-pct": "link.loss_pct", "no-nack": "link.no_nack",
 	"shaped-share":       "shaped_share",
@@ -54,6 +55,8 @@ func addScenarioFlags(fs *pflag.FlagSet) {
 	fs.String("ice-transport", d.ICETransport, "force every bot onto one path: udp, tcp (ICE-TCP), relay-udp, relay-tcp, relay-tls (TURN from joined.ice_servers)")
 	fs.String("turn-ca", "", "relay-tls: PEM file of CAs for the TURN server's certificate (default: system roots)")
 	fs.String("sfu-metrics", d.SFUMetricsURL, "SFU admin /metrics URL to scrape for CPU headroom (empty: off)")
+	fs.Bool("reconnect", d.Reconnect, "bots whose session ends early (node lost, drained, room moved) join again with backoff")
+	fs.Int("max-redirects", d.MaxRedirects, "redirects one join may follow (multi-node SFU)")
 	fs.Int("downlink-kbps", 0, "shaped bots' downlink rate limit")
 	fs.Int("uplink-kbps", 0, "shaped bots' uplink rate limit")
 	fs.Int("delay-ms", 0, "shaped bots' one-way delay added on receive")

@@ -60,12 +60,20 @@ type Summary struct {
 	TimeToFirstFrameMs P50P99         `json:"time_to_first_frame_ms"`
 	// Paths groups connected bots by ICE path (udp, tcp, relay-udp, ...).
 	Paths map[string]PathStats `json:"paths"`
-	// TURNAllocationMs is the TURN allocation stage of relayed bots: start
-	// of the join to the first relay candidate.
+	// TURNAllocationMs is the TURN allocation stage of relayed bots: their
+	// PeerConnection created to its first relay candidate.
 	TURNAllocationMs P50P99  `json:"turn_allocation_ms"`
 	SFU              SFU     `json:"sfu"`
 	Loadbot          Loadbot `json:"loadbot"`
 	SLO              Verdict `json:"slo"`
+
+	// Redirects, reconnects and media gaps: a multi-node SFU, a node lost
+	// or drained mid-run.
+	Redirects       int       `json:"redirects"`
+	Reconnects      int       `json:"reconnects"`
+	ReconnectedBots int       `json:"reconnected_bots"`
+	MediaGapMs      P50P99Max `json:"media_gap_ms"`
+	MediaLostBots   int       `json:"media_lost_bots"`
 }
 
 // Bots counts bots against the target.
@@ -187,6 +195,13 @@ type Bot struct {
 	TURNAllocationMs float64 `json:"turn_allocation_ms,omitempty"`
 	// JoinFailure is the failure reason; empty when the bot joined.
 	JoinFailure string `json:"join_failure,omitempty"`
+	Redirects   int    `json:"redirects"`
+	Reconnects  int    `json:"reconnects"`
+	// MediaGapMs is the bot's longest media gap after a lost session.
+	MediaGapMs float64 `json:"media_gap_ms"`
+	// MediaLost: media had not come back when the run ended.
+	MediaLost bool   `json:"media_lost"`
+	SignalURL string `json:"signal_url,omitempty"`
 }
 
 // Point is one timeline sample: the interval ending T seconds in.
