@@ -294,6 +294,7 @@ func (r *Runner) scenario(mode string) report.Scenario {
 		Mode: mode, URL: c.URL, Rooms: c.Rooms, Publishers: c.Publishers, Subscribers: c.Subscribers,
 		DurationS: c.Duration.Seconds(), JoinRate: c.JoinRate, Simulcast: c.Simulcast,
 		ShapedShare: c.ShapedShare, DownlinkKbps: c.Link.DownlinkKbps, SRTP: true,
+		ICETransport: c.ICETransport,
 	}
 }
 

@@ -42,6 +42,9 @@ type Scenario struct {
 	ShapedShare  float64 `json:"shaped_share"` // 0..1 of subscribers on a shaped link
 	DownlinkKbps int     `json:"downlink_kbps"`
 	SRTP         bool    `json:"srtp"`
+	// ICETransport is the path every bot was forced onto (udp, tcp,
+	// relay-udp, relay-tcp, relay-tls).
+	ICETransport string `json:"ice_transport,omitempty"`
 }
 
 // Summary is the whole run in one set of numbers.
