@@ -21,6 +21,7 @@ func knownMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	metrics.NewSFU(reg)
+	metrics.NewCluster(reg)
 	metrics.NewJoinStages(reg)
 	metrics.NewWebhook(reg)
 	metrics.RegisterNode(reg, "test", func() bool { return true })
