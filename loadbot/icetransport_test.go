@@ -84,14 +84,7 @@ func TestBotsTakeTheForcedPath(t *testing.T) {
 			if mode == ICERelayTLS {
 				cfg.TURNCA = cert
 			}
-			r, err := NewRunner(cfg, WithLogger(quietLogger()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := r.Run(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := runQuiet(t, cfg)
 			sum := res.Report.Summary
 			if sum.Bots.Connected != 3 || sum.Bots.Failed != 0 {
 				_ = report.WriteTable(os.Stderr, &res.Report)
@@ -129,6 +122,15 @@ func TestRelayBotsFailClearlyWithoutTURN(t *testing.T) {
 	cfg := testConfig(s)
 	cfg.Duration = 2 * time.Second
 	cfg.ICETransport = ICERelayUDP
+	sum := runQuiet(t, cfg).Report.Summary
+	if sum.Bots.Connected != 0 || sum.JoinFailures[FailTURN] == 0 {
+		t.Fatalf("bots %+v, failures %v; want every relay bot to fail with %s", sum.Bots, sum.JoinFailures, FailTURN)
+	}
+}
+
+// runQuiet runs cfg to the end with a silent logger.
+func runQuiet(t *testing.T, cfg Config) *Result {
+	t.Helper()
 	r, err := NewRunner(cfg, WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +139,5 @@ func TestRelayBotsFailClearlyWithoutTURN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := res.Report.Summary
-	if sum.Bots.Connected != 0 || sum.JoinFailures[FailTURN] == 0 {
-		t.Fatalf("bots %+v, failures %v; want every relay bot to fail with %s", sum.Bots, sum.JoinFailures, FailTURN)
-	}
+	return res
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v3"
 	"go.uber.org/goleak"
 
+	"github.com/surgertc/surge/metrics/metricstest"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/sfu/turn"
 )
@@ -374,31 +375,5 @@ func pathCount(t *testing.T, s *Server, protocol string) float64 {
 // sample reads one labelled sample (counter or gauge) from s's registry.
 func sample(t *testing.T, s *Server, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := s.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no sample %s%v", name, labels)
-	return 0
+	return metricstest.Value(t, s.Registry(), name, labels...)
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/pion/transport/v2/stdnet"
 	pionturn "github.com/pion/turn/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/metrics/metricstest"
 	"github.com/surgertc/surge/sfu/turn/turntest"
 )
 
@@ -206,40 +206,7 @@ func (f *fixture) echo(t *testing.T, relay net.PacketConn, msg string, d time.Du
 // value reads a metric sample from reg: name{label=value,...}.
 func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m, labels) {
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no sample %s%v", name, labels)
-	return 0
-}
-
-func hasLabels(m *dto.Metric, kv []string) bool {
-	for i := 0; i+1 < len(kv); i += 2 {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == kv[i] && l.GetValue() == kv[i+1] {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return metricstest.Value(t, reg, name, labels...)
 }
 
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {

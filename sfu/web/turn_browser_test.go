@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/surgertc/surge/metrics/metricstest"
 	"github.com/surgertc/surge/sfu"
 )
 
@@ -109,36 +108,5 @@ func TestBrowserRelaysThroughEmbeddedTURN(t *testing.T) {
 // metric reads one labelled sample from s's registry.
 func metric(t *testing.T, s *sfu.Server, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := s.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m, labels) {
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no sample %s%v", name, labels)
-	return 0
-}
-
-func hasLabels(m *dto.Metric, kv []string) bool {
-	for i := 0; i+1 < len(kv); i += 2 {
-		found := false
-		for _, l := range m.GetLabel() {
-			found = found || (l.GetName() == kv[i] && l.GetValue() == kv[i+1])
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return metricstest.Value(t, s.Registry(), name, labels...)
 }
