@@ -24,6 +24,8 @@ func knownMetrics(t *testing.T) map[string]bool {
 	metrics.NewCluster(reg)
 	metrics.NewJoinStages(reg)
 	metrics.NewWebhook(reg)
+	metrics.NewTURN(reg)
+	metrics.NewICEPaths(reg)
 	metrics.RegisterNode(reg, "test", func() bool { return true })
 	lb := prometheus.NewRegistry()
 	metrics.NewLoadbot(lb, prometheus.Labels{"instance_id": "t"})

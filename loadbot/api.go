@@ -36,6 +36,7 @@ type apiOptions struct {
 	loopbackOnly bool
 	// nackTracks routes counted NACKs to tracks (subscribers).
 	nackTracks *sync.Map
+	ice        iceTransport // the run's forced ICE path
 }
 
 const repairedRIDURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
@@ -151,5 +152,6 @@ func newAPI(o apiOptions) (*webrtc.API, error) {
 	if o.net != nil {
 		se.SetNet(o.net)
 	}
+	o.ice.apply(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }

@@ -44,6 +44,7 @@ type bot struct {
 	pub   *publisher
 	sub   *subscriber
 	link  *LinkStats
+	ice   botICE
 
 	events chan botEvent // join progress, buffered; never blocks senders
 	gone   chan struct{} // closed when a joined session ended early
@@ -54,7 +55,6 @@ type bot struct {
 	dropped  string // after joining: why the session ended early
 	joinedOK bool
 	closing  bool
-	ice      []webrtc.ICEServer // from the joined message (STUN/TURN)
 
 	rc reconnectState // redirects and reconnects: redirect.go, reconnect.go
 }
@@ -252,7 +252,7 @@ func (b *bot) setTiming(f func(*stats.JoinTiming, time.Duration)) {
 func (b *bot) onMessage(m signal.Message) {
 	switch m.Type {
 	case signal.TypeJoined:
-		b.setICEServers(m.ICEServers)
+		b.onJoinedICE(m.ICEServers)
 		b.emit(botEvent{kind: "joined"})
 	case signal.TypeRedirect:
 		b.onRedirect(m)
@@ -348,7 +348,7 @@ func (b *bot) subscriber() *subscriber {
 // result is a bot's outcome, safe to call after run returned.
 func (b *bot) result() botResult {
 	b.mu.Lock()
-	r := botResult{spec: b.spec, timing: b.timing, failure: b.failure, dropped: b.dropped, joined: b.joinedOK}
+	r := botResult{spec: b.spec, timing: b.timing, failure: b.failure, dropped: b.dropped, joined: b.joinedOK, path: b.icePath()}
 	r.reconnect = b.reconnectResult()
 	sub := b.sub
 	b.mu.Unlock()
@@ -365,6 +365,7 @@ type botResult struct {
 	joined  bool
 	failure string
 	dropped string
+	path    string // ICE path its media took (ICEUDP, ...); empty if never connected
 	tracks  []stats.Snapshot
 
 	reconnect reconnectResult

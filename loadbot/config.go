@@ -121,6 +121,12 @@ type Config struct {
 	JoinTimeout time.Duration `mapstructure:"join_timeout"`
 
 	SRTP string `mapstructure:"srtp"`
+	// ICETransport forces every bot onto one path (see ICEUDP and the
+	// others): relay paths use the TURN servers of joined.ice_servers.
+	ICETransport string `mapstructure:"ice_transport"`
+	// TURNCA is a PEM file of CAs for the TURN server's certificate
+	// (relay-tls); empty uses the system roots.
+	TURNCA string `mapstructure:"turn_ca"`
 
 	// Reconnect makes a bot whose session ends early (its node died,
 	// drained or moved the room) join again with backoff, through URL, until
@@ -168,6 +174,7 @@ func DefaultConfig() Config {
 		JoinRate:         20,
 		JoinTimeout:      15 * time.Second,
 		SRTP:             SRTPBrowser,
+		ICETransport:     ICEUDP,
 		Reconnect:        true,
 		MaxRedirects:     3,
 		SFUMetricsURL:    "http://127.0.0.1:7881/metrics",
@@ -241,6 +248,9 @@ func (c *Config) validate(maxBots int) error {
 		return fmt.Errorf("%w: link.flap_down_ms must be shorter than link.flap_every_ms", ErrConfig)
 	case c.MaxRedirects < 0 || c.MaxRedirects > 10:
 		return fmt.Errorf("%w: max_redirects must be in [0, 10]", ErrConfig)
+	}
+	if err := validICETransport(c); err != nil {
+		return err
 	}
 	switch c.SRTP {
 	case SRTPBrowser, SRTPGCM, SRTPAll, "":

@@ -27,6 +27,7 @@ type env struct {
 	loopbackOnly bool
 
 	pubAPI, subAPI, subNoNACKAPI *webrtc.API
+	ice                          iceTransport
 
 	// packetHook, for tests, sees every packet a subscriber receives.
 	packetHook func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time)
@@ -53,13 +54,16 @@ func newEnv(cfg Config, log *slog.Logger, m *metrics.Loadbot) (*env, error) {
 	}
 	e.http = &http.Client{Transport: tr}
 	var err error
-	if e.pubAPI, err = newAPI(apiOptions{role: rolePublisher, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly}); err != nil {
+	if e.ice, err = newICETransport(cfg); err != nil {
 		return nil, err
 	}
-	if e.subAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly, nackTracks: &e.nackTracks}); err != nil {
+	if e.pubAPI, err = newAPI(apiOptions{role: rolePublisher, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly, ice: e.ice}); err != nil {
 		return nil, err
 	}
-	if e.subNoNACKAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, noNACK: true, loopbackOnly: e.loopbackOnly}); err != nil {
+	if e.subAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly, ice: e.ice, nackTracks: &e.nackTracks}); err != nil {
+		return nil, err
+	}
+	if e.subNoNACKAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, noNACK: true, loopbackOnly: e.loopbackOnly, ice: e.ice}); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -83,7 +87,7 @@ func (e *env) apiFor(spec botSpec, link *LinkStats) (*webrtc.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newAPI(apiOptions{role: spec.role, srtp: e.cfg.SRTP, net: n, noNACK: spec.noNACK, loopbackOnly: e.loopbackOnly, nackTracks: &e.nackTracks})
+	return newAPI(apiOptions{role: spec.role, srtp: e.cfg.SRTP, net: n, noNACK: spec.noNACK, loopbackOnly: e.loopbackOnly, ice: e.ice, nackTracks: &e.nackTracks})
 }
 
 func (e *env) close() { e.http.CloseIdleConnections() }

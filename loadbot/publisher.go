@@ -60,10 +60,11 @@ func (p *publisher) offer() error {
 	if err != nil {
 		return err
 	}
-	pc, err := api.NewPeerConnection(p.b.rtcConfig())
+	pc, err := api.NewPeerConnection(p.b.pcConfig())
 	if err != nil {
 		return err
 	}
+	p.b.watchICE(pc)
 	p.mu.Lock()
 	p.pc = pc
 	p.mu.Unlock()

@@ -378,7 +378,8 @@ func scenarioOf(c Config, mode string) report.Scenario {
 		Mode: mode, URL: c.URL, Rooms: c.Rooms, Publishers: c.Publishers, Subscribers: c.Subscribers,
 		DurationS: c.Duration.Seconds(), JoinRate: c.JoinRate, Simulcast: c.Simulcast,
 		ShapedShare: c.ShapedShare, DownlinkKbps: c.Link.DownlinkKbps, SRTP: true,
-		InstanceID: c.InstanceID,
+		InstanceID:   c.InstanceID,
+		ICETransport: c.ICETransport,
 	}
 }
 

@@ -20,6 +20,7 @@ const (
 	SelftestCrowd     = "crowd"
 	SelftestJoinStorm = "join-storm"
 	SelftestWeakLink  = "weak-link"
+	SelftestTURN      = "turn" // needs the SFU's embedded TURN server (turn.enabled)
 )
 
 // SelftestConfig says where the SFU is.
@@ -91,6 +92,7 @@ func selftestScenarios() []selftestScenario {
 			},
 			judge: judgeWeakLink,
 		},
+		turnJoinStorm(),
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/surgertc/surge/sfu"
 )
 
 func TestSelftestPasses(t *testing.T) {
@@ -29,5 +31,21 @@ func TestSelftestPasses(t *testing.T) {
 			continue
 		}
 		t.Errorf("%s failed: %s (%s)", x.Name, x.Why, x.Figures)
+	}
+}
+
+func TestSelftestTURNJoinStorm(t *testing.T) {
+	s := startSFU(t, func(c *sfu.Config) {
+		c.TURN.Enabled = true
+		c.TURN.UDPAddr, c.TURN.TCPAddr, c.TURN.TLSAddr = "127.0.0.1:0", "127.0.0.1:0", ""
+	})
+	v, err := Selftest(context.Background(), SelftestConfig{
+		URL: s.URL(), MetricsURL: s.AdminURL() + "/metrics", Only: []string{SelftestTURN},
+	}, quietLogger(), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 1 || !v[0].Passed {
+		t.Fatalf("turn scenario: %+v", v)
 	}
 }

@@ -357,6 +357,7 @@ func (s *session) inputs() (rooms []report.RoomInput, dropped map[string]int) {
 			Shaped:      r.spec.link.Shaped(),
 			JoinFailure: r.failure,
 			Join:        r.timing,
+			Path:        r.path,
 			Tracks:      r.tracks,
 			Reconnect: report.ReconnectInput{
 				Redirects: r.reconnect.redirects, Reconnects: r.reconnect.reconnects,

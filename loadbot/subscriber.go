@@ -61,9 +61,10 @@ func (s *subscriber) onOffer(sdpText string) error {
 		if err != nil {
 			return err
 		}
-		if pc, err = api.NewPeerConnection(s.b.rtcConfig()); err != nil {
+		if pc, err = api.NewPeerConnection(s.b.pcConfig()); err != nil {
 			return err
 		}
+		s.b.watchICE(pc)
 		pc.OnConnectionStateChange(s.b.pcStateChange)
 		pc.OnTrack(s.onTrack)
 		s.mu.Lock()

@@ -48,11 +48,14 @@ func devToken(t *testing.T, room, identity string) string {
 
 // testClient is a minimal Pion client of Surge's signaling, for tests.
 type testClient struct {
-	t      *testing.T
-	conn   *websocket.Conn
-	api    *webrtc.API
-	id     string
-	joined signal.Message
+	t     *testing.T
+	conn  *websocket.Conn
+	api   *webrtc.API
+	pcCfg webrtc.Configuration // both PeerConnections (ICE servers, transport policy)
+	// iceFromJoined, if set, picks pcCfg.ICEServers from joined's ice_servers.
+	iceFromJoined func([]signal.ICEServer) []webrtc.ICEServer
+	id            string
+	joined        signal.Message
 
 	mu     sync.Mutex
 	pub    *webrtc.PeerConnection
@@ -77,12 +80,9 @@ func (r *recvTrack) snapshot() []rtp.Packet {
 	return append([]rtp.Packet(nil), r.pkts...)
 }
 
-func clientAPI(t *testing.T) *webrtc.API {
-	t.Helper()
-	return clientAPIWith(t, nil)
-}
+func clientAPI(t *testing.T) *webrtc.API { return clientAPIWith(t, nil) }
 
-// clientAPIWith is clientAPI with its settings adjusted by tune.
+// clientAPIWith is clientAPI with its settings adjusted by tune (nil: none).
 func clientAPIWith(t *testing.T, tune func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
@@ -111,6 +111,13 @@ func clientAPIWith(t *testing.T, tune func(*webrtc.SettingEngine)) *webrtc.API {
 // dial opens the socket and sends join; it does not wait for joined.
 func dial(t *testing.T, s *Server, token string) *testClient {
 	t.Helper()
+	return dialWith(t, s, token, nil)
+}
+
+// dialWith is dial with setup applied to the client before it reads
+// anything (its API, PeerConnection settings).
+func dialWith(t *testing.T, s *Server, token string, setup func(*testClient)) *testClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, s.URL(), nil)
@@ -119,6 +126,9 @@ func dial(t *testing.T, s *Server, token string) *testClient {
 	}
 	conn.SetReadLimit(1 << 20)
 	c := &testClient{t: t, conn: conn, api: clientAPI(t), tracks: map[string]*recvTrack{}, eventCh: make(chan signal.Message, 1024), done: make(chan struct{})}
+	if setup != nil {
+		setup(c)
+	}
 	c.wg.Add(1)
 	go c.readLoop()
 	t.Cleanup(c.close)
@@ -182,6 +192,10 @@ func (c *testClient) readLoop() {
 			return
 		}
 		switch {
+		case m.Type == signal.TypeJoined && c.iceFromJoined != nil:
+			c.mu.Lock()
+			c.pcCfg.ICEServers = c.iceFromJoined(m.ICEServers)
+			c.mu.Unlock()
 		case m.Type == signal.TypeOffer && m.Target == signal.TargetSubscriber:
 			c.answerSubscriber(m.SDP)
 		case m.Type == signal.TypeAnswer && m.Target == signal.TargetPublisher:
@@ -217,7 +231,7 @@ func (c *testClient) readLoop() {
 func (c *testClient) answerSubscriber(offer string) {
 	c.mu.Lock()
 	if c.sub == nil {
-		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+		pc, err := c.api.NewPeerConnection(c.pcCfg)
 		if err != nil {
 			c.mu.Unlock()
 			c.t.Errorf("new pc: %v", err)
@@ -277,7 +291,7 @@ func (c *testClient) trickle(ic *webrtc.ICECandidate, target string) {
 // publish sends an offer with one Opus and one VP8 track.
 func (c *testClient) publish() (audio, video *webrtc.TrackLocalStaticRTP, videoSender *webrtc.RTPSender) {
 	c.t.Helper()
-	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := c.api.NewPeerConnection(c.pcCfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/surgertc/surge/sfu/bwe"
 	"github.com/surgertc/surge/sfu/cluster"
 	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/sfu/turn"
 	"github.com/surgertc/surge/simulcast"
 )
 
@@ -36,6 +37,8 @@ type Config struct {
 	BWE BWEConfig `mapstructure:"bwe"`
 	// Simulcast tunes layer selection and switching.
 	Simulcast simulcast.Config `mapstructure:"simulcast"`
+	// TURN is the embedded TURN server and the per-join TURN credentials.
+	TURN turn.Config `mapstructure:"turn"`
 
 	// DrainTimeout bounds graceful shutdown: after it the remaining sessions
 	// are closed anyway.
@@ -59,6 +62,9 @@ type Config struct {
 type RTCConfig struct {
 	// UDPAddr is the one UDP address all media uses (ICE UDP mux).
 	UDPAddr string `mapstructure:"udp_addr"`
+	// TCPAddr, if set, is a passive ICE-TCP listener (one port, Pion's TCP
+	// mux) advertised beside the UDP mux, for clients that cannot use UDP.
+	TCPAddr string `mapstructure:"tcp_addr"`
 	// NAT1To1IPs are the public addresses advertised as host candidates when
 	// the server sits behind a 1:1 NAT (cloud VMs).
 	NAT1To1IPs []string `mapstructure:"nat_1to1_ips"`
@@ -211,6 +217,7 @@ func DefaultConfig() Config {
 			ProbeMaxInterval: 3 * time.Second,
 		},
 		Simulcast:    simulcast.DefaultConfig(),
+		TURN:         turn.DefaultConfig(),
 		DrainTimeout: 30 * time.Second,
 		TLS:          DefaultTLSConfig(),
 		Webhook:      DefaultWebhookConfig(),
@@ -271,8 +278,16 @@ func (c *Config) Validate() error {
 	if err := (cluster.Config{Redis: c.Redis, Node: c.Node}).Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if err := c.TURN.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if c.UsesDevKey() {
-		for name, addr := range map[string]string{"listen_addr": c.ListenAddr, "admin_addr": c.AdminAddr, "rtc.udp_addr": c.RTC.UDPAddr} {
+		listeners := c.TURN.Listeners()
+		listeners["listen_addr"], listeners["admin_addr"], listeners["rtc.udp_addr"] = c.ListenAddr, c.AdminAddr, c.RTC.UDPAddr
+		if c.RTC.TCPAddr != "" {
+			listeners["rtc.tcp_addr"] = c.RTC.TCPAddr
+		}
+		for name, addr := range listeners {
 			if !isLoopback(addr) {
 				return fmt.Errorf("%w: %s=%s is not loopback; the built-in dev key may only serve loopback, configure keys to listen elsewhere", ErrDevKeyExposed, name, addr)
 			}

@@ -94,7 +94,9 @@ func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string, onConnect
 			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
 		}})
 	})
+	path := p.srv.newICEPath(pc)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		path.update(s)
 		switch s {
 		case webrtc.PeerConnectionStateFailed:
 			p.log.Info("peer connection failed; removing participant", "pc", target)

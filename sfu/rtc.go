@@ -36,8 +36,10 @@ type rtcEngine struct {
 	mux       interface{ Close() error }
 }
 
-// wrapMux, if not nil, wraps the ICE UDP mux (the per-peer stream guard).
-func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory, wrapMux func(ice.UDPMux) ice.UDPMux) (*rtcEngine, error) {
+// wrapMux, if not nil, wraps the ICE UDP mux (the per-peer stream guard);
+// opts adjust the SettingEngine after the defaults (ICE-TCP, see
+// connectivity.go).
+func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory, wrapMux func(ice.UDPMux) ice.UDPMux, opts ...func(*webrtc.SettingEngine)) (*rtcEngine, error) {
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
@@ -60,6 +62,9 @@ func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory,
 	// to a fifth of joins (join p99 ~1 s in the selftest). Browsers start at
 	// 50 ms.
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	for _, o := range opts {
+		o(&se)
+	}
 
 	pubME, err := newMediaEngine(cfg.H264, true)
 	if err != nil {

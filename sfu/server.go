@@ -58,8 +58,9 @@ type Server struct {
 	engine  *rtcEngine
 	guards  *guardMux // per-PeerConnection budgets in front of ICE
 	udp     net.PacketConn
-	sock    *sendSocket // the fast send path's view of udp
-	rtcpIn  *rtcpRouter // subscribers whose RTCP is read off udp before Pion
+	conn    connectivity // ICE-TCP, embedded TURN
+	sock    *sendSocket  // the fast send path's view of udp
+	rtcpIn  *rtcpRouter  // subscribers whose RTCP is read off udp before Pion
 	pubLn   net.Listener
 	admLn   net.Listener
 	pubHTTP *http.Server
@@ -125,29 +126,39 @@ func (s *Server) Start() error {
 		s.rtcpIn = newRTCPRouter()
 		muxed = newMuxConn(uc, s.rtcpIn)
 	}
+	engineOpts, err := s.startConnectivity()
+	if err != nil {
+		_ = s.udp.Close()
+		return err
+	}
 	wrap := func(m ice.UDPMux) ice.UDPMux {
 		s.guards = newGuardMux(m, s.cfg.Peer, s.m, s.log)
 		return s.guards
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, muxed, s.pionLogs(), wrap); err != nil {
+	if s.engine, err = newRTCEngine(s.cfg.RTC, muxed, s.pionLogs(), wrap, engineOpts...); err != nil {
 		_ = s.udp.Close()
+		_ = s.closeConnectivity()
 		return err
 	}
 	if s.pubLn, err = net.Listen("tcp", s.cfg.ListenAddr); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.closeConnectivity()
 		return fmt.Errorf("public HTTP %s: %w", s.cfg.ListenAddr, err)
 	}
 	if s.pubLn, err = s.listenPublic(s.pubLn); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.closeConnectivity()
 		return err
 	}
 	if s.admLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.closeConnectivity()
 		_ = s.pubLn.Close()
 		return fmt.Errorf("admin HTTP %s: %w", s.cfg.AdminAddr, err)
 	}
 	if err := s.startCluster(); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.closeConnectivity()
 		_ = s.pubLn.Close()
 		_ = s.admLn.Close()
 		return fmt.Errorf("cluster: %w", err)
@@ -388,7 +399,7 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
 		sess.send(signal.Message{
 			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
-			Participants: others, ICEServers: s.cfg.RTC.ICEServers,
+			Participants: others, ICEServers: s.iceServers(grant.Identity),
 		})
 		sess.startPinger(s.cfg.Signal.PingInterval)
 		room.subscribeExisting(p)
@@ -568,7 +579,7 @@ func (s *Server) Close() error {
 	}
 	s.serveWG.Wait()
 	if s.engine != nil {
-		errs = append(errs, s.engine.mux.Close())
+		errs = append(errs, s.engine.mux.Close(), s.closeConnectivity())
 	}
 	s.stopWebhooks()
 	s.log.Info("surge stopped")

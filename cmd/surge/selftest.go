@@ -22,10 +22,11 @@ func newSelftestCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "selftest",
 		Short: "Run an in-process SFU under load and check it (about 30 s)",
-		Long: `selftest starts an SFU on free loopback ports and runs three scenarios against it:
+		Long: `selftest starts an SFU on free loopback ports and runs four scenarios against it:
   crowd       3 rooms × (1 publisher + 4 subscribers): the SLOs hold
   join-storm  30 subscribers joining one room at 50/s: every one joins
   weak-link   a subscriber behind 400 kbps: gets a lower simulcast layer with low loss
+  turn        20 subscribers joining at 40/s, all through the embedded TURN server: every one joins relayed
 It prints a verdict per scenario with its figures and exits 1 if any failed.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true, // a failed scenario is not a usage mistake
@@ -38,6 +39,8 @@ It prints a verdict per scenario with its figures and exits 1 if any failed.`,
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			cfg := sfu.DefaultConfig()
 			cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+			cfg.TURN.Enabled = true // for the turn scenario
+			cfg.TURN.UDPAddr, cfg.TURN.TCPAddr, cfg.TURN.TLSAddr = "127.0.0.1:0", "127.0.0.1:0", ""
 			cfg.DrainTimeout = 2 * time.Second
 			srv, err := sfu.NewServer(cfg, sfu.WithLogger(log))
 			if err != nil {
@@ -58,7 +61,7 @@ It prints a verdict per scenario with its figures and exits 1 if any failed.`,
 			return selftestOutcome(out, verdicts, time.Since(start))
 		},
 	}
-	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these scenarios: crowd, join-storm, weak-link")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "run only these scenarios: crowd, join-storm, weak-link, turn")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log the SFU and the bots")
 	return cmd
 }

@@ -37,6 +37,9 @@ func Build(in Input) Report {
 	}
 	// Build's own rooms always carry valid raw data.
 	_ = r.summarise()
+	// Paths come from the bots' inputs; a merged report keeps the
+	// per-process figures it was given (see merge.go).
+	s.Paths, s.TURNAllocationMs = buildPaths(in.Rooms)
 	if len(in.Steps) > 0 {
 		// Present for every ramp, zero when not even the first step held,
 		// so its absence alone means "this was a run".
@@ -207,6 +210,7 @@ func addReconnects(s *Summary, b *Bot) {
 // tracks and its time to first video frame (any frame if no video).
 func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
 	b := Bot{ID: bi.ID, Role: "subscriber", Shaped: bi.Shaped, JoinFailure: bi.JoinFailure,
+		Path: bi.Path, TURNAllocationMs: ms(bi.Join.TURNAllocated),
 		Redirects: bi.Reconnect.Redirects, Reconnects: bi.Reconnect.Reconnects,
 		MediaLost: bi.Reconnect.MediaLost, SignalURL: bi.Reconnect.SignalURL}
 	for _, g := range bi.Reconnect.MediaGaps {

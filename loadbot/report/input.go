@@ -58,6 +58,9 @@ type BotInput struct {
 	// stats.Fail* constants); empty when it joined.
 	JoinFailure string
 	Join        stats.JoinTiming
+	// Path is the ICE path the bot's media took (udp, tcp, relay-udp,
+	// relay-tcp, relay-tls); empty if it never connected.
+	Path string
 	// Tracks are the snapshots of every track the bot received, taken
 	// after TrackStats.Finish.
 	Tracks []stats.Snapshot

@@ -79,6 +79,9 @@ type Scenario struct {
 	// shared the bots and how ("rooms" or "bots").
 	Agents int    `json:"agents,omitempty"`
 	Split  string `json:"split,omitempty"`
+	// ICETransport is the path every bot was forced onto (udp, tcp,
+	// relay-udp, relay-tcp, relay-tls).
+	ICETransport string `json:"ice_transport,omitempty"`
 }
 
 // Summary is the whole run in one set of numbers.
@@ -106,6 +109,11 @@ type Summary struct {
 	// shared clock between publisher and subscriber); empty when every
 	// room's latency was measured.
 	LatencyNote string `json:"latency_note,omitempty"`
+	// Paths groups connected bots by ICE path (udp, tcp, relay-udp, ...).
+	Paths map[string]PathStats `json:"paths"`
+	// TURNAllocationMs is the TURN allocation stage of relayed bots: their
+	// PeerConnection created to its first relay candidate.
+	TURNAllocationMs P50P99 `json:"turn_allocation_ms"`
 
 	// Redirects, reconnects and media gaps: a multi-node SFU, a node lost
 	// or drained mid-run.
@@ -266,6 +274,10 @@ type Bot struct {
 	// JoinStagesMs is when each stage of the join was reached, from its
 	// start; a stage not reached is 0.
 	JoinStagesMs JoinStages `json:"join_stages_ms"`
+	// Path is the ICE path its media took; TURNAllocationMs the TURN stage
+	// of its join. Both absent when they do not apply.
+	Path             string  `json:"path,omitempty"`
+	TURNAllocationMs float64 `json:"turn_allocation_ms,omitempty"`
 	// JoinFailure is the failure reason; empty when the bot joined.
 	JoinFailure string `json:"join_failure,omitempty"`
 	Redirects   int    `json:"redirects"`

@@ -32,6 +32,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(tw, "bots\t%d/%d connected, %d failed%s%s\n", s.Bots.Connected, s.Bots.Target, s.Bots.Failed, lost, failureList(s.JoinFailures))
 	fmt.Fprintf(tw, "join\tp50 %.0f ms\tp95 %.0f ms\tp99 %.0f ms\n", s.JoinMs.P50, s.JoinMs.P95, s.JoinMs.P99)
+	writePaths(tw, s)
 	fmt.Fprintf(tw, "latency\tp50 %.1f ms\tp95 %.1f ms\tp99 %.1f ms\tmax %.1f ms\n", s.LatencyMs.P50, s.LatencyMs.P95, s.LatencyMs.P99, s.LatencyMs.Max)
 	if s.LatencyNote != "" {
 		fmt.Fprintf(tw, "\t%s\n", s.LatencyNote)

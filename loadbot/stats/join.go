@@ -10,6 +10,10 @@ type JoinTiming struct {
 	Joined       time.Duration // join request answered by the SFU
 	ICEConnected time.Duration // ICE (and DTLS) connected
 	FirstMedia   time.Duration // first RTP packet received (subscribers) or sent (publishers)
+	// TURNAllocated, unlike the others, is a stage's own length: from
+	// creating the PeerConnection to its first relay candidate (the TURN
+	// allocation done), for a bot forced onto a relay path; 0 otherwise.
+	TURNAllocated time.Duration
 }
 
 // Join failure reasons the runner is expected to use, so reports from

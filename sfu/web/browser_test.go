@@ -296,11 +296,14 @@ func join(t *testing.T, p *page) {
 	})
 }
 
-func startSFU(t *testing.T) *sfu.Server {
+func startSFU(t *testing.T, mutate ...func(*sfu.Config)) *sfu.Server {
 	t.Helper()
 	cfg := sfu.DefaultConfig()
 	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DrainTimeout = time.Second
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("SURGE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -65,7 +65,11 @@ async function connect() {
   // Reconnect through the entry URL (the page's own server), unless the
   // server named the node to go to: a draining or dead node's rooms are
   // re-placed by whichever node we reach.
-  const c = new SurgeClient(s.nextURL ? {url: s.nextURL} : {});
+  const opts = s.nextURL ? {url: s.nextURL} : {};
+  // ?relay=1 sends all media through the TURN servers of joined.ice_servers
+  // (iceTransportPolicy 'relay'), as a client behind a strict firewall would.
+  if (new URLSearchParams(location.search).get('relay') === '1') opts.iceTransportPolicy = 'relay';
+  const c = new SurgeClient(opts);
   s.nextURL = '';
   wire(c);
   try {

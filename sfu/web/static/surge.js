@@ -90,11 +90,16 @@ export function reconnectDelay(attempt) {
 }
 
 export class SurgeClient extends EventTarget {
-  /** @param {{url?: string, maxRedirects?: number}} [opts] url defaults to signalingURL(). */
+  /**
+   * @param {{url?: string, maxRedirects?: number, iceTransportPolicy?: RTCIceTransportPolicy}} [opts]
+   *   url defaults to signalingURL(); iceTransportPolicy 'relay' uses only
+   *   the TURN servers of joined.ice_servers.
+   */
   constructor(opts = {}) {
     super();
     /** the node this client talks to; a followed redirect changes it */
     this.url = opts.url || signalingURL();
+    this.iceTransportPolicy = opts.iceTransportPolicy || 'all';
     this.maxRedirects = opts.maxRedirects ?? 3;
     /** redirects followed by join() */
     this.redirects = 0;
@@ -401,7 +406,9 @@ export class SurgeClient extends EventTarget {
   _newPeerConnection(target) {
     // max-bundle: every track on one transport, as the server expects (all
     // media shares one UDP port on its side anyway).
-    const pc = new RTCPeerConnection({iceServers: this.iceServers, bundlePolicy: 'max-bundle'});
+    const pc = new RTCPeerConnection({
+      iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy, bundlePolicy: 'max-bundle',
+    });
     pc.onicecandidate = (ev) => {
       // null marks the end of gathering; the server needs no message for it.
       if (ev.candidate && ev.candidate.candidate) {
