@@ -40,7 +40,10 @@ type Participant struct {
 	downs     map[string]*DownTrack     // by track id
 	early     []webrtc.ICECandidateInit // publisher candidates that came before the offer
 	pubGuard  *streamGuard              // the publish connection's, once it has an answer
+	pubGate   *candidateGate            // pubPC's local candidates, sent after its answer
 	closed    bool
+
+	subGate *candidateGate // subPC's local candidates, sent after its first offer
 
 	ctrl *controller // nil without the subscribe grant
 	dl   *downlink   // the subscribe side's send state; nil without the subscribe grant
@@ -84,13 +87,18 @@ func (p *Participant) send(m signal.Message) { p.sess.send(m) }
 
 // newPC builds a PeerConnection that trickles its candidates to the client
 // and ends the participant if ICE fails (the peer vanished).
-func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string, onConnected func()) {
+// The returned gate holds the candidates until release: Pion gathers while
+// it sets the local description, so without it a candidate could reach
+// the client before the description it belongs to, and clients (browsers,
+// Pion) reject those; a relay-only client that loses them never connects.
+func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string, onConnected func()) *candidateGate {
+	gate := &candidateGate{send: p.send}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
 		}
 		init := c.ToJSON()
-		p.send(signal.Message{Type: signal.TypeCandidate, Target: target, Candidate: &signal.Candidate{
+		gate.offer(signal.Message{Type: signal.TypeCandidate, Target: target, Candidate: &signal.Candidate{
 			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
 		}})
 	})
@@ -108,6 +116,43 @@ func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string, onConnect
 			}
 		}
 	})
+	return gate
+}
+
+// candidateGate sends a PeerConnection's local candidates to the client
+// only once the description they belong to has been sent (docs/signaling.md,
+// "Ordering").
+type candidateGate struct {
+	send func(signal.Message)
+
+	mu   sync.Mutex
+	open bool
+	held []signal.Message
+}
+
+func (g *candidateGate) offer(m signal.Message) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.open {
+		g.held = append(g.held, m) // bounded: one per local candidate Pion gathers
+		return
+	}
+	g.send(m)
+}
+
+// release is called right after the description went to the session's
+// send queue; held candidates follow it, in order.
+func (g *candidateGate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.open {
+		return
+	}
+	g.open = true
+	for _, m := range g.held {
+		g.send(m)
+	}
+	g.held = nil
 }
 
 // startSubscriber creates the subscribe PeerConnection at join.
@@ -125,7 +170,7 @@ func (p *Participant) startSubscriber() error {
 			p.log.Debug("fast send path off", "err", err)
 		}
 	}
-	p.wirePC(pc, signal.TargetSubscriber, func() { route(nil) })
+	p.subGate = p.wirePC(pc, signal.TargetSubscriber, func() { route(nil) })
 	if sctp := pc.SCTP(); sctp != nil {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(route)
 	}
@@ -167,7 +212,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		if pc, err = p.srv.engine.publish.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}); err != nil {
 			return err
 		}
-		p.wirePC(pc, signal.TargetPublisher, nil)
+		gate := p.wirePC(pc, signal.TargetPublisher, nil)
 		pc.OnTrack(p.onTrack)
 		p.mu.Lock()
 		if p.closed {
@@ -176,6 +221,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 			return ErrClosed
 		}
 		p.pubPC = pc
+		p.pubGate = gate
 		p.mu.Unlock()
 	}
 	answer, err := answerOffer(pc, offerSDP)
@@ -211,6 +257,10 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 	}
 	p.flushEarlyCandidates(pc)
 	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: answer})
+	p.mu.Lock()
+	gate := p.pubGate
+	p.mu.Unlock()
+	gate.release()
 	p.stageNegotiated()
 	return nil
 }
@@ -414,6 +464,7 @@ func (p *Participant) negotiate() {
 	p.offerPending = false
 	p.offerMedia = mediaCount(sent)
 	p.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetSubscriber, SDP: sent.SDP})
+	p.subGate.release()
 }
 
 // handleSubscriberAnswer applies the client's answer to the last offer.
