@@ -77,7 +77,8 @@ func (r *recvTrack) snapshot() []rtp.Packet {
 	return append([]rtp.Packet(nil), r.pkts...)
 }
 
-func clientAPI(t *testing.T) *webrtc.API {
+// clientAPI builds a test client's API; opts adjust its SettingEngine.
+func clientAPI(t *testing.T, opts ...func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -96,11 +97,20 @@ func clientAPI(t *testing.T) *webrtc.API {
 	// Tests NACK packets that did arrive, so the retransmission must not be
 	// discarded as an SRTP replay.
 	se.DisableSRTPReplayProtection(true)
+	for _, o := range opts {
+		o(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 
 // dial opens the socket and sends join; it does not wait for joined.
 func dial(t *testing.T, s *Server, token string) *testClient {
+	t.Helper()
+	return dialAPI(t, s, token, clientAPI(t))
+}
+
+// dialAPI is dial with the client's own webrtc API.
+func dialAPI(t *testing.T, s *Server, token string, api *webrtc.API) *testClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -109,7 +119,7 @@ func dial(t *testing.T, s *Server, token string) *testClient {
 		t.Fatal(err)
 	}
 	conn.SetReadLimit(1 << 20)
-	c := &testClient{t: t, conn: conn, api: clientAPI(t), tracks: map[string]*recvTrack{}, eventCh: make(chan signal.Message, 1024), done: make(chan struct{})}
+	c := &testClient{t: t, conn: conn, api: api, tracks: map[string]*recvTrack{}, eventCh: make(chan signal.Message, 1024), done: make(chan struct{})}
 	c.wg.Add(1)
 	go c.readLoop()
 	t.Cleanup(c.close)
