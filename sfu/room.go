@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/sfu/webhook"
 )
 
 // Room is the set of participants that see each other. It is created on the
@@ -17,6 +18,8 @@ type Room struct {
 	name string
 	srv  *Server
 	log  *slog.Logger
+
+	created time.Time // for the room API
 
 	mu         sync.Mutex
 	parts      map[string]*Participant // by id
@@ -31,6 +34,7 @@ func newRoom(srv *Server, name string) *Room {
 		name:       name,
 		srv:        srv,
 		log:        srv.log.With("room", name),
+		created:    time.Now(),
 		parts:      map[string]*Participant{},
 		byIdentity: map[string]*Participant{},
 	}
@@ -138,6 +142,7 @@ func (r *Room) afterRemove(p, except *Participant) {
 	for _, o := range others {
 		o.send(left)
 	}
+	r.srv.emit(webhook.ParticipantLeft, r, p, nil)
 }
 
 func (r *Room) members() []*Participant {
@@ -158,6 +163,7 @@ func (r *Room) publish(pub *Participant, t *Receiver) {
 	r.tracks = append(r.tracks, t)
 	others := r.members()
 	r.mu.Unlock()
+	r.srv.emit(webhook.TrackPublished, r, pub, t)
 	info := t.info()
 	ev := signal.Message{Type: signal.TypeTrackPublished, Track: &info}
 	for _, o := range others {
@@ -188,6 +194,7 @@ func (r *Room) unpublish(t *Receiver) {
 }
 
 func (r *Room) unpublishFrom(members []*Participant, t *Receiver) {
+	r.srv.emit(webhook.TrackUnpublished, r, t.pub, t)
 	info := t.info()
 	ev := signal.Message{Type: signal.TypeTrackUnpublished, Track: &info}
 	for _, o := range members {

@@ -34,8 +34,13 @@ const (
 	TypeTrackUnpublished  = "track_unpublished"
 	TypeBandwidth         = "bandwidth" // subscriber's estimated downlink, on change, rate-limited
 	TypeLayer             = "layer"     // the simulcast layer a subscribed track now forwards
+	TypeRedirect          = "redirect"  // the room is on another node: join there (URL); the socket closes
 	TypeError             = "error"
 )
+
+// TypeTrackMuted (server → client): the room API muted or unmuted a
+// published track; Track carries it with its muted flag.
+const TypeTrackMuted = "track_muted"
 
 // Targets name which of the participant's two PeerConnections a message is for.
 const (
@@ -84,6 +89,9 @@ type Message struct {
 	// bandwidth
 	BitrateBps int64 `json:"bitrate_bps,omitempty"`
 
+	// redirect: the signaling URL of the node that holds the room
+	URL string `json:"url,omitempty"`
+
 	// error, leave
 	Code   Code   `json:"code,omitempty"`
 	Reason string `json:"message,omitempty"`
@@ -113,6 +121,8 @@ type TrackInfo struct {
 	Kind          string   `json:"kind"` // "audio" | "video"
 	Codec         string   `json:"codec,omitempty"`
 	Layers        []string `json:"layers,omitempty"` // simulcast RIDs received, e.g. ["q","h","f"]
+	// Muted: the room API stopped forwarding this track (track_muted).
+	Muted bool `json:"muted,omitempty"`
 }
 
 // ICEServer mirrors RTCIceServer.
@@ -141,6 +151,8 @@ const (
 	CodeAlreadyJoined Code = "already_joined"    // a second join on one socket
 	CodeDraining      Code = "server_draining"   // the server is shutting down; try another node
 	CodeReplaced      Code = "replaced"          // the same identity joined again elsewhere
+	CodeRemoved       Code = "removed"           // the room API removed this participant (leave only)
+	CodeRoomClosed    Code = "room_closed"       // the room API closed the room (leave only)
 	CodeTimeout       Code = "timeout"           // no message within the read deadline
 	CodeUnknownTrack  Code = "unknown_track"     // subscription for a track not subscribed
 	CodeInternal      Code = "internal_error"
