@@ -40,6 +40,13 @@ func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, error) {
 // with on pc. Call it once DTLS is connected. isClient tells which half of
 // the exported keying material is ours; see dtlsClient.
 func sendKeys(pc *webrtc.PeerConnection) (srtpsend.Profile, []byte, []byte, error) {
+	// Pion writes the transport's conn without a lock, then stores the
+	// connected state atomically: seeing that state orders the read of
+	// conn after the write. Before it (an early selected-pair change) the
+	// keys do not exist yet; the connected callback asks again.
+	if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		return 0, nil, nil, errNoDTLSConn
+	}
 	sctp := pc.SCTP()
 	if sctp == nil {
 		return 0, nil, nil, errNoDTLSConn
