@@ -6,10 +6,10 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 # package:FuzzTarget pairs; `make fuzz` runs each for $(FUZZTIME).
-FUZZ_TARGETS ?= ./sfu/signal:FuzzDecode ./simulcast:FuzzParseVP8
+FUZZ_TARGETS ?= ./sfu/signal:FuzzDecode ./simulcast:FuzzParseVP8 ./sfu:FuzzRemoteSDP
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test bench fuzz lint profile tidy clean release image
+.PHONY: all build run test bench fuzz lint profile soak tidy clean release image
 
 all: build
 
@@ -26,6 +26,14 @@ run:
 test:
 	$(GO) test -race -p 1 -timeout 15m ./...
 
+# The soak and chaos test at length: healthy rooms, churn, killed peers,
+# flapping links and every attack of issue 15 for SOAK (default 10m). The
+# default suite runs the same test for 15 s.
+SOAK       ?= 10m
+SOAK_ROOMS ?= 6
+soak:
+	SURGE_SOAK=$(SOAK) SURGE_SOAK_ROOMS=$(SOAK_ROOMS) $(GO) test -count=1 -v -run '^TestSoakAndChaos$$' -timeout 90m ./loadbot/
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
@@ -34,7 +42,7 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$fn in $$pkg"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; \
 	done
 
 lint:

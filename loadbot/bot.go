@@ -54,6 +54,7 @@ type bot struct {
 	dropped  string // after joining: why the session ended early
 	joinedOK bool
 	closing  bool
+	ice      []webrtc.ICEServer // from the joined message (STUN/TURN)
 
 	rc reconnectState // redirects and reconnects: redirect.go, reconnect.go
 }
@@ -251,6 +252,7 @@ func (b *bot) setTiming(f func(*stats.JoinTiming, time.Duration)) {
 func (b *bot) onMessage(m signal.Message) {
 	switch m.Type {
 	case signal.TypeJoined:
+		b.setICEServers(m.ICEServers)
 		b.emit(botEvent{kind: "joined"})
 	case signal.TypeRedirect:
 		b.onRedirect(m)

@@ -17,6 +17,7 @@ package loadbot
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/surgertc/surge/sfu/auth"
@@ -65,11 +66,15 @@ type LinkConfig struct {
 	// NoNACK turns off NACK on shaped subscribers, so the report shows the
 	// link's loss before retransmission.
 	NoNACK bool `mapstructure:"no_nack" json:"no_nack,omitempty"`
+	// FlapEveryMs and FlapDownMs make the link flap: it loses everything,
+	// both ways, for FlapDownMs at the start of every FlapEveryMs.
+	FlapEveryMs int `mapstructure:"flap_every_ms" json:"flap_every_ms,omitempty"`
+	FlapDownMs  int `mapstructure:"flap_down_ms" json:"flap_down_ms,omitempty"`
 }
 
 // Shaped reports whether the link differs from an unshaped one.
 func (l LinkConfig) Shaped() bool {
-	return l.DownlinkKbps > 0 || l.UplinkKbps > 0 || l.DelayMs > 0 || l.LossPct > 0
+	return l.DownlinkKbps > 0 || l.UplinkKbps > 0 || l.DelayMs > 0 || l.LossPct > 0 || l.FlapEveryMs > 0
 }
 
 // SLO is what a run must meet. Zero disables a check.
@@ -78,6 +83,13 @@ type SLO struct {
 	LossPct        float64 `mapstructure:"loss_pct" json:"loss_pct"`
 	JoinFailurePct float64 `mapstructure:"join_failure_pct" json:"join_failure_pct"`
 	FreezesPerMin  float64 `mapstructure:"freezes_per_min" json:"freezes_per_min"`
+	JitterMs       float64 `mapstructure:"jitter_ms" json:"jitter_ms"`
+	P99JoinMs      float64 `mapstructure:"p99_join_ms" json:"p99_join_ms"`
+	// P99FirstFrameMs limits subscribers' start of join to first frame.
+	P99FirstFrameMs float64 `mapstructure:"p99_time_to_first_frame_ms" json:"p99_time_to_first_frame_ms"`
+	// MinSFUHeadroomPct is the SFU CPU headroom a run must keep; checked
+	// only when the SFU's metrics were scraped.
+	MinSFUHeadroomPct float64 `mapstructure:"sfu_cpu_headroom_pct" json:"sfu_cpu_headroom_pct"`
 }
 
 // Config describes one run.
@@ -129,6 +141,10 @@ type Config struct {
 
 	// ProgressInterval is how often the live line and the timeline update.
 	ProgressInterval time.Duration `mapstructure:"progress_interval"`
+
+	// Share makes this process run only its part of the scenario, as an
+	// agent of a coordinated run does; the zero value runs all of it.
+	Share Share `mapstructure:"-"`
 }
 
 // DefaultConfig is one room with one publisher and four subscribers against
@@ -166,11 +182,40 @@ func DefaultConfig() Config {
 	}
 }
 
+// NormalizeURL accepts what users type for an SFU: a URL without a path
+// gets /rtc appended (as LiveKit's SDKs do), and http(s) becomes ws(s).
+func NormalizeURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: url %q: %v", ErrConfig, raw, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("%w: url %q must start with ws:// or wss://", ErrConfig, raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%w: url %q has no host", ErrConfig, raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/rtc"
+	}
+	return u.String(), nil
+}
+
 // Bots is the number of bots the run starts.
 func (c *Config) Bots() int { return c.Rooms * (c.Publishers + c.Subscribers) }
 
 // Validate rejects runs that cannot work or would not be bounded.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(MaxBotsPerProcess) }
+
+// validate checks c for a run of at most maxBots bots (a coordinated run
+// spreads more than one process may hold over its agents).
+func (c *Config) validate(maxBots int) error {
 	switch {
 	case c.URL == "":
 		return fmt.Errorf("%w: url is empty", ErrConfig)
@@ -180,8 +225,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: rooms must be at least 1", ErrConfig)
 	case c.Publishers < 0 || c.Subscribers < 0 || c.Publishers+c.Subscribers == 0:
 		return fmt.Errorf("%w: a room needs at least one publisher or subscriber", ErrConfig)
-	case c.Bots() > MaxBotsPerProcess:
-		return fmt.Errorf("%w: %d bots exceed the %d a process may run; start several loadbot processes with distinct --instance-id", ErrConfig, c.Bots(), MaxBotsPerProcess)
+	case c.Bots() > maxBots:
+		return fmt.Errorf("%w: %d bots exceed the %d a process may run; spread them over agents (loadbot coordinate)", ErrConfig, c.Bots(), maxBots)
 	case c.JoinRate <= 0 || c.JoinRate > MaxJoinRate:
 		return fmt.Errorf("%w: join_rate must be in (0, %d]", ErrConfig, MaxJoinRate)
 	case c.Duration <= 0 || c.Grace <= 0 || c.JoinTimeout <= 0:
@@ -192,6 +237,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: shaped_share must be in [0, 1]", ErrConfig)
 	case c.Link.LossPct < 0 || c.Link.LossPct >= 100:
 		return fmt.Errorf("%w: loss_pct must be in [0, 100)", ErrConfig)
+	case c.Link.FlapEveryMs < 0 || c.Link.FlapDownMs < 0 || (c.Link.FlapEveryMs > 0 && c.Link.FlapDownMs >= c.Link.FlapEveryMs):
+		return fmt.Errorf("%w: link.flap_down_ms must be shorter than link.flap_every_ms", ErrConfig)
 	case c.MaxRedirects < 0 || c.MaxRedirects > 10:
 		return fmt.Errorf("%w: max_redirects must be in [0, 10]", ErrConfig)
 	}

@@ -33,6 +33,10 @@ type env struct {
 
 	nackTracks sync.Map // media SSRC → *stats.TrackStats, for NACK counts
 
+	// clocks, set by a coordinator, say how subscribers time each room's
+	// publishers; nil: all in this process.
+	clocks map[string]RoomClock
+
 	up     atomic.Int64 // bots joined and still in session
 	failed atomic.Int64 // failed joins
 }

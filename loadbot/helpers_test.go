@@ -6,27 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surgertc/surge/internal/testsfu"
 	"github.com/surgertc/surge/sfu"
 )
 
 // startSFU runs an in-process SFU on free loopback ports.
 func startSFU(t *testing.T, mutate ...func(*sfu.Config)) *sfu.Server {
 	t.Helper()
-	cfg := sfu.DefaultConfig()
-	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.DrainTimeout = time.Second
-	for _, f := range mutate {
-		f(&cfg)
-	}
-	s, err := sfu.NewServer(cfg, sfu.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatalf("in-process SFU did not start: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return testsfu.Start(t, mutate...)
 }
 
 // testConfig is a short run against s.

@@ -90,6 +90,10 @@ type shaper struct {
 	loss  float64       // 0..1
 	rng   *rand.Rand
 	free  time.Time // when the link finishes sending what it already holds
+	// The link flaps: it is down (loses everything) for flapDown at the
+	// start of every flapEvery, on the wall clock, so both directions and
+	// every socket of a bot go down together.
+	flapEvery, flapDown time.Duration
 }
 
 func newShaper(kbps, delayMs int, lossPct float64, queueMs int, seed uint64) shaper {
@@ -102,11 +106,19 @@ func newShaper(kbps, delayMs int, lossPct float64, queueMs int, seed uint64) sha
 	}
 }
 
-func (s *shaper) active() bool { return s.bps > 0 || s.delay > 0 || s.loss > 0 }
+func (s *shaper) active() bool { return s.bps > 0 || s.delay > 0 || s.loss > 0 || s.flapEvery > 0 }
+
+// flapping sets the link's outages (both zero: none).
+func (s *shaper) flapping(everyMs, downMs int) {
+	s.flapEvery, s.flapDown = time.Duration(everyMs)*time.Millisecond, time.Duration(downMs)*time.Millisecond
+}
 
 // admit returns when a packet of size bytes arriving at now leaves the
 // link, or lost/queueDrop if it never does.
 func (s *shaper) admit(size int, now time.Time) (at time.Time, lost, queueDrop bool) {
+	if s.flapEvery > 0 && time.Duration(now.UnixNano()%int64(s.flapEvery)) < s.flapDown {
+		return time.Time{}, true, false
+	}
 	if s.loss > 0 && s.rng.Float64() < s.loss {
 		return time.Time{}, true, false
 	}
@@ -156,6 +168,8 @@ func newShapedConn(c transport.UDPConn, cfg LinkConfig, stats *LinkStats, seed u
 		rx:      make(chan datagram, linkQueuePackets),
 		tx:      make(chan datagram, linkQueuePackets),
 	}
+	s.down.flapping(cfg.FlapEveryMs, cfg.FlapDownMs)
+	s.up.flapping(cfg.FlapEveryMs, cfg.FlapDownMs)
 	s.wg.Add(2)
 	go s.pump()
 	go s.sender()

@@ -122,3 +122,20 @@ func TestNACKsSentAreCounted(t *testing.T) {
 		t.Fatalf("retransmission recovered nothing: %.2f%% lost after it on a 5%% lossy link", shaped.LossPct)
 	}
 }
+
+func TestShaperFlaps(t *testing.T) {
+	s := newShaper(0, 0, 0, 200, 1)
+	s.flapping(1000, 200)
+	if !s.active() {
+		t.Fatal("a flapping link must be active")
+	}
+	base := time.Unix(100, 0) // a whole second: the start of a period
+	for _, tt := range []struct {
+		at   time.Duration
+		lost bool
+	}{{0, true}, {199 * time.Millisecond, true}, {200 * time.Millisecond, false}, {999 * time.Millisecond, false}, {1100 * time.Millisecond, true}} {
+		if _, lost, _ := s.admit(100, base.Add(tt.at)); lost != tt.lost {
+			t.Errorf("at +%s: lost %v, want %v", tt.at, lost, tt.lost)
+		}
+	}
+}

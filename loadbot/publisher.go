@@ -60,7 +60,7 @@ func (p *publisher) offer() error {
 	if err != nil {
 		return err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(p.b.rtcConfig())
 	if err != nil {
 		return err
 	}

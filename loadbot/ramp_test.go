@@ -1,9 +1,15 @@
 package loadbot
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/surgertc/surge/sfu"
 )
 
 func TestRampStepsUntilMaxAndReportsCapacity(t *testing.T) {
@@ -38,5 +44,59 @@ func TestRampConfigIsBounded(t *testing.T) {
 		if rc.Validate() == nil {
 			t.Errorf("%+v accepted", rc)
 		}
+	}
+}
+
+// TestRampBisectsToOneSubscriber: the SFU admits 5 participants per room,
+// so the SLO on join failures breaks above 1 publisher + 4 subscribers.
+// The ramp steps by 3 subscribers (2, 5, 8 bots), breaks at 8, and
+// bisection must find the edge exactly: capacity 5 bots, broken at 6.
+func TestRampBisectsToOneSubscriber(t *testing.T) {
+	s := startSFU(t, func(c *sfu.Config) { c.Room.MaxParticipants = 5 })
+	cfg := testConfig(s)
+	cfg.Subscribers = 1
+	cfg.SLO = SLO{JoinFailurePct: 1}
+	cfg.JoinTimeout = 3 * time.Second
+	// Several scrapes per 1 s step, so that every step has a CPU interval
+	// of its own even when the race detector slows the scraper down.
+	cfg.ScrapeInterval = 200 * time.Millisecond
+	var progress bytes.Buffer
+	r, err := NewRunner(cfg, WithLogger(quietLogger()), WithProgress(&progress, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Ramp(context.Background(), RampConfig{StepSubscribers: 3, StepDuration: time.Second, MaxSteps: 5, MaxBisectSteps: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Report
+	var phases []string
+	for _, st := range rep.Steps {
+		phases = append(phases, fmt.Sprintf("%s:%d:%v", st.Phase, st.Bots, st.Passed))
+	}
+	want := []string{"ramp:2:true", "ramp:5:true", "ramp:8:false", "bisect:6:false"}
+	if !reflect.DeepEqual(phases, want) {
+		t.Fatalf("steps %v, want %v", phases, want)
+	}
+	if c := rep.Capacity; c == nil || c.Bots != 5 || c.UpperBots != 6 {
+		t.Fatalf("capacity %+v", rep.Capacity)
+	}
+	for _, st := range rep.Steps {
+		if !st.SFUScraped || st.SFUCPUHeadroomPct <= 0 || st.SFUCPUHeadroomPct > 100 {
+			t.Errorf("step %d: headroom not measured: %+v", st.Step, st)
+		}
+	}
+	// Every bot row is distinct, the bots that left and came back too.
+	ids := map[string]bool{}
+	for _, room := range rep.Rooms {
+		for _, b := range room.Bots {
+			if ids[b.ID] {
+				t.Fatalf("bot %s twice in the report", b.ID)
+			}
+			ids[b.ID] = true
+		}
+	}
+	if !strings.Contains(progress.String(), "step   4/9   bisect") || !strings.Contains(progress.String(), "eta ≤") {
+		t.Errorf("progress lacks the step and ETA:\n%s", progress.String())
 	}
 }

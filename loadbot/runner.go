@@ -29,7 +29,12 @@ type Runner struct {
 	now      func() time.Time
 
 	packetHook func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time)
+	clocks     map[string]RoomClock
 }
+
+// MaxRoomTimelines bounds the per-room timelines a report carries (the
+// first rooms by name order); the run's own timeline covers every room.
+const MaxRoomTimelines = 64
 
 // Option configures a Runner.
 type Option func(*Runner)
@@ -48,6 +53,11 @@ func WithProgress(w io.Writer, tty bool) Option {
 	return func(r *Runner) { r.progress, r.tty = w, tty }
 }
 
+// WithRoomClocks says how this process's subscribers time each room's
+// publishers (a coordinated run's agents get it from the coordinator);
+// rooms not named are all in this process.
+func WithRoomClocks(c map[string]RoomClock) Option { return func(r *Runner) { r.clocks = c } }
+
 // NewRunner validates cfg. An empty InstanceID gets a random one, so bots
 // of concurrent loadbot processes never share an identity.
 func NewRunner(cfg Config, opts ...Option) (*Runner, error) {
@@ -64,6 +74,13 @@ func NewRunner(cfg Config, opts ...Option) (*Runner, error) {
 		cfg.ProgressInterval = time.Second
 	}
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Share.Validate(); err != nil {
+		return nil, err
+	}
+	var err error
+	if cfg.URL, err = NormalizeURL(cfg.URL); err != nil {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, log: slog.Default(), now: time.Now}
@@ -112,6 +129,24 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	return res, err
 }
 
+// runSettled starts the bots, waits until every one has joined or failed
+// (at most JoinTimeout), then holds them for hold: a probe's media window
+// starts when its bots are in, however long joining took.
+func (r *Runner) runSettled(ctx context.Context, mode string, hold time.Duration) (*Result, error) {
+	load := report.Load{Rooms: r.cfg.Rooms, Publishers: r.cfg.Publishers, Subscribers: r.cfg.Subscribers}
+	return r.runSteps(ctx, mode, func(m *measure) error {
+		m.sess.grow(ctx, load, m.sess.plan(load))
+		deadline := time.Now().Add(r.cfg.JoinTimeout + time.Second)
+		for !m.sess.settled() && time.Now().Before(deadline) {
+			if !sleepCtx(ctx, 10*time.Millisecond) {
+				return nil
+			}
+		}
+		sleepCtx(ctx, hold)
+		return nil
+	})
+}
+
 // measure is the machinery of one run or ramp: session, sampler, scraper.
 type measure struct {
 	r       *Runner
@@ -123,10 +158,22 @@ type measure struct {
 
 	mu        sync.Mutex
 	timeline  []report.Point
+	roomLines map[string][]report.RoomPoint
 	prevAgg   stats.Aggregate
+	prevRooms map[string]*stats.Aggregate
 	cpu       *metrics.CPUSampler // per tick
 	lastCPU   float64
 	rampSteps []report.Step
+	step      stepProgress
+}
+
+// stepProgress is what the progress line says about a ramp's step.
+type stepProgress struct {
+	n, max  int
+	phase   string
+	ends    time.Time     // the current step's measurement ends
+	perStep time.Duration // a later step's likely length
+	left    int           // steps that may still follow this one
 }
 
 // runSteps sets up a session and the measuring goroutines, calls body, then
@@ -137,16 +184,17 @@ func (r *Runner) runSteps(ctx context.Context, mode string, body func(*measure) 
 		return nil, err
 	}
 	e.packetHook = r.packetHook
+	e.clocks = r.clocks
 	defer e.close()
-	m := &measure{r: r, env: e, sess: newSession(e), start: r.now()}
+	m := &measure{r: r, env: e, sess: newSession(e), start: r.now(), roomLines: map[string][]report.RoomPoint{}}
 	if cpu, err := metrics.NewCPUSampler(m.start); err == nil {
 		m.cpu = cpu
 	}
 	runCPU, _ := metrics.NewCPUSampler(m.start)
 
 	duration := r.cfg.Duration
-	if mode == "ramp" {
-		duration = 0 // the ramp bounds itself step by step
+	if mode != "run" {
+		duration = 0 // ramps and probes bound themselves
 	}
 	var cancel context.CancelFunc
 	if duration > 0 {
@@ -185,13 +233,16 @@ func (r *Runner) runSteps(ctx context.Context, mode string, body func(*measure) 
 		StartedAt:  m.start,
 		EndedAt:    end,
 		Partial:    partial || bodyErr != nil,
-		TargetBots: m.sess.target().Bots(),
+		TargetBots: m.sess.ownedBots(m.sess.target()),
 		SLO:        r.cfg.SLO.report(),
 	}
 	var dropped map[string]int
 	in.Rooms, dropped = m.sess.inputs()
 	m.mu.Lock()
 	in.Timeline = m.timeline
+	for i := range in.Rooms {
+		in.Rooms[i].Timeline = m.roomLines[in.Rooms[i].Name]
+	}
 	m.mu.Unlock()
 	res := &Result{Dropped: dropped}
 	if m.scraper != nil {
@@ -216,6 +267,12 @@ func (r *Runner) runSteps(ctx context.Context, mode string, body func(*measure) 
 	if !allStopped {
 		res.Warnings = append(res.Warnings, "some bots did not stop within the grace period")
 	}
+	if sk := res.Report.Summary.ClockSkew; sk.Packets > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"%d packets arrived before their capture time, by up to %.1f ms: publisher and subscriber clocks disagree; they are left out of latency",
+			sk.Packets, sk.MaxMs))
+	}
+	res.Report.Warnings = append(res.Report.Warnings, res.Warnings...)
 	return res, bodyErr
 }
 
@@ -234,11 +291,20 @@ func (m *measure) tickLoop(ctx context.Context) {
 }
 
 func (m *measure) tick(now time.Time) {
-	agg := m.sess.aggregate()
+	agg, rooms := m.sess.aggregateByRoom(MaxRoomTimelines)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	interval := agg.Sub(&m.prevAgg)
 	m.prevAgg = agg
+	for name, ra := range rooms {
+		prev := m.prevRooms[name]
+		if prev == nil {
+			prev = &stats.Aggregate{}
+		}
+		ri := ra.Sub(prev)
+		m.roomLines[name] = append(m.roomLines[name], report.NewRoomPoint(now.Sub(m.start), &ri))
+	}
+	m.prevRooms = rooms
 	sfuCores := -1.0
 	if m.scraper != nil {
 		sfuCores = m.scraper.coresNow()
@@ -264,21 +330,37 @@ func (m *measure) tick(now time.Time) {
 	if m.r.progress == nil {
 		return
 	}
-	line := report.ProgressLine(report.Progress{
+	p := report.Progress{
 		Elapsed:      now.Sub(m.start),
 		BotsUp:       up,
-		BotsTarget:   m.sess.target().Bots(),
+		BotsTarget:   m.sess.ownedBots(m.sess.target()),
 		JoinsFailed:  int(m.env.failed.Load()),
 		LatencyP50Ms: float64(interval.Latency.Quantile(0.5)) / float64(time.Millisecond),
 		LatencyP99Ms: float64(interval.Latency.Quantile(0.99)) / float64(time.Millisecond),
 		LossPct:      interval.LossPct(),
 		SFUCPUCores:  sfuCores,
-	})
+	}
+	m.progressETA(&p, now)
+	line := report.ProgressLine(p)
 	if m.r.tty {
 		fmt.Fprintf(m.r.progress, "\r%s", line)
 	} else {
 		fmt.Fprintln(m.r.progress, line)
 	}
+}
+
+// progressETA fills the step and the time left: for a run, until its
+// duration ends; for a ramp, an upper bound, since it may stop sooner.
+func (m *measure) progressETA(p *report.Progress, now time.Time) {
+	st := m.step
+	if st.n == 0 {
+		if d := m.r.cfg.Duration; m.r.cfg.Duration > 0 {
+			p.ETA = max(d-now.Sub(m.start), 0)
+		}
+		return
+	}
+	p.Step, p.MaxSteps, p.Phase, p.ETAUpperBound = st.n, st.max, st.phase, true
+	p.ETA = max(st.ends.Sub(now), 0) + time.Duration(st.left)*st.perStep
 }
 
 // steps is set by a ramp.
@@ -288,12 +370,15 @@ func (m *measure) steps() []report.Step {
 	return m.rampSteps
 }
 
-func (r *Runner) scenario(mode string) report.Scenario {
-	c := r.cfg
+func (r *Runner) scenario(mode string) report.Scenario { return scenarioOf(r.cfg, mode) }
+
+// scenarioOf records c in the report.
+func scenarioOf(c Config, mode string) report.Scenario {
 	return report.Scenario{
 		Mode: mode, URL: c.URL, Rooms: c.Rooms, Publishers: c.Publishers, Subscribers: c.Subscribers,
 		DurationS: c.Duration.Seconds(), JoinRate: c.JoinRate, Simulcast: c.Simulcast,
 		ShapedShare: c.ShapedShare, DownlinkKbps: c.Link.DownlinkKbps, SRTP: true,
+		InstanceID: c.InstanceID,
 	}
 }
 
@@ -304,5 +389,10 @@ func (s SLO) report() report.SLO {
 		MaxLossPct:        s.LossPct,
 		MaxJoinFailurePct: s.JoinFailurePct,
 		MaxFreezesPerMin:  s.FreezesPerMin,
+		MaxJitterMs:       s.JitterMs,
+		MaxP99JoinMs:      s.P99JoinMs,
+
+		MaxP99TimeToFirstFrameMs: s.P99FirstFrameMs,
+		MinSFUCPUHeadroomPct:     s.MinSFUHeadroomPct,
 	}
 }

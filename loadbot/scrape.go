@@ -3,6 +3,7 @@ package loadbot
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -123,4 +124,28 @@ func (s *sfuScraper) input() (report.SFUInput, string) {
 		warn = fmt.Sprintf("SFU metrics lack %v", s.last.Missing)
 	}
 	return in, warn
+}
+
+// window is the SFU's CPU over [from, to]: mean cores, and the headroom
+// left in its busiest scrape interval, what a ramp step is judged on.
+// Scraped is false with fewer than two samples in the window.
+func (s *sfuScraper) window(from, to time.Time) report.SFU {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var in []report.SFUSample
+	for i, smp := range s.samples {
+		// The sample just before the window opens its first interval.
+		if (smp.At.After(from) || (i+1 < len(s.samples) && s.samples[i+1].At.After(from))) && !smp.At.After(to) {
+			in = append(in, smp)
+		}
+	}
+	if len(in) < 2 || s.last == nil {
+		return report.SFU{}
+	}
+	mean, peak := report.CPUCores(in)
+	out := report.SFU{Scraped: true, CPUCores: math.Round(mean*1000) / 1000, GOMAXPROCS: int(s.last.GOMAXPROCS)}
+	if out.GOMAXPROCS > 0 {
+		out.CPUHeadroomPct = math.Round(math.Max(0, (1-peak/float64(out.GOMAXPROCS))*100)*10) / 10
+	}
+	return out
 }

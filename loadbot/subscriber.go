@@ -61,7 +61,7 @@ func (s *subscriber) onOffer(sdpText string) error {
 		if err != nil {
 			return err
 		}
-		if pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		if pc, err = api.NewPeerConnection(s.b.rtcConfig()); err != nil {
 			return err
 		}
 		pc.OnConnectionStateChange(s.b.pcStateChange)
@@ -115,12 +115,18 @@ func (s *subscriber) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 			absID = uint8(e.ID)
 		}
 	}
-	s.readLoop(track, pc, tr, absID)
+	// Latency needs the publisher's clock: shifted by a measured offset,
+	// or not measured at all when there is none (multi-host runs).
+	shift, timed := s.b.env.captureShift(s.b.spec.room)
+	if !timed {
+		absID = 0
+	}
+	s.readLoop(track, pc, tr, absID, shift)
 }
 
 // readLoop is the per-packet path: read into one buffer, unmarshal into
 // one packet, parse in place, record. No allocation per packet.
-func (s *subscriber) readLoop(track *webrtc.TrackRemote, pc *webrtc.PeerConnection, tr *trackRecv, absID uint8) {
+func (s *subscriber) readLoop(track *webrtc.TrackRemote, pc *webrtc.PeerConnection, tr *trackRecv, absID uint8, shift time.Duration) {
 	m := s.b.env.metrics
 	layers := s.b.env.cfg.Layers
 	buf := make([]byte, 1500)
@@ -145,7 +151,7 @@ func (s *subscriber) readLoop(track *webrtc.TrackRemote, pc *webrtc.PeerConnecti
 		}
 		if absID != 0 {
 			if e := pkt.GetExtension(absID); len(e) >= 8 {
-				info.CaptureTime = time.Unix(0, fromNTP(binary.BigEndian.Uint64(e)))
+				info.CaptureTime = time.Unix(0, fromNTP(binary.BigEndian.Uint64(e))+int64(shift))
 				m.ObserveLatency(now.Sub(info.CaptureTime))
 			}
 		}

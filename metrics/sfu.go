@@ -76,6 +76,12 @@ const (
 	DropNotTargetLayer  // simulcast: not the layer this subscriber is on
 	DropPaused          // simulcast: video paused, the estimate does not fit the lowest layer
 	DropWaitingKeyframe // simulcast: switching, holding until the target layer's keyframe
+
+	// Retransmission budget (a subscriber's NACKs must not cost more than a
+	// share of its media): a packet already resent within about an RTT,
+	// and retransmissions over the subscriber's byte budget.
+	DropNACKRepeat
+	DropNACKBudget
 	numDropReasons
 )
 
@@ -88,6 +94,30 @@ var dropReasonNames = [numDropReasons]string{
 	"not_target_layer",
 	"paused",
 	"waiting_keyframe",
+	"nack_repeat",
+	"nack_budget",
+}
+
+// PeerLimit names a per-peer budget that dropped something a peer sent.
+type PeerLimit int
+
+// Per-peer budgets (surge_peer_limited_total{limit}).
+const (
+	LimitSignal      PeerLimit = iota // signaling messages over signal rate
+	LimitRTCP                         // RTCP packets over the per-connection rate
+	LimitBytes                        // datagrams over the per-connection byte rate
+	LimitUnknownSSRC                  // SRTP/SRTCP from SSRCs beyond the per-connection cap
+	numPeerLimits
+)
+
+var peerLimitNames = [numPeerLimits]string{"signal_messages", "rtcp_packets", "bytes", "unknown_ssrc"}
+
+// String is the {limit} label value.
+func (l PeerLimit) String() string {
+	if l < 0 || l >= numPeerLimits {
+		return "unknown"
+	}
+	return peerLimitNames[l]
 }
 
 // String is the {reason} label value.
@@ -189,6 +219,7 @@ type SFU struct {
 	packetsOut [numKinds]prometheus.Counter
 	bytesOut   [numKinds]prometheus.Counter
 	dropped    [numDropReasons]prometheus.Counter
+	limited    [numPeerLimits]prometheus.Counter
 
 	probePackets prometheus.Counter
 	nackRequests prometheus.Counter
@@ -256,6 +287,10 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 	}, []string{"reason"})
 
 	m.probePackets = counter("surge_bwe_probe_packets_total", "Padding packets sent to probe subscribers' bandwidth.")
+	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "surge_peer_limited_total", Help: "Signaling messages and datagrams a peer sent that were dropped by its per-peer budget, by limit.",
+	}, []string{"limit"})
+
 	m.nackRequests = counter("surge_nack_requests_total", "Packets subscribers asked to be retransmitted (NACKed sequence numbers).")
 	m.nackAnswered = counter("surge_nack_answered_total", "NACKed packets retransmitted from the packet cache; the rest are surge_packets_dropped_total{reason=\"cache_miss\"}.")
 	m.pliForwarded = counter("surge_pli_forwarded_total", "Keyframe requests (PLI/FIR) forwarded to publishers.")
@@ -293,6 +328,9 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 	for r := DropReason(0); r < numDropReasons; r++ {
 		m.dropped[r] = dropped.WithLabelValues(r.String())
 	}
+	for l := PeerLimit(0); l < numPeerLimits; l++ {
+		m.limited[l] = limited.WithLabelValues(l.String())
+	}
 	for d := Direction(0); d < numDirections; d++ {
 		for r := SwitchReason(0); r < numSwitchReasons; r++ {
 			m.switches[d][r] = switches.WithLabelValues(d.String(), r.String())
@@ -308,7 +346,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			m.rooms, m.participants, tracksPublished, tracksSubscribed,
 			gomaxprocs, hostCores, m.pausedTracks, currentLayer,
-			packetsIn, bytesIn, packetsOut, bytesOut, dropped,
+			packetsIn, bytesIn, packetsOut, bytesOut, dropped, limited,
 			m.probePackets, m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
 			m.joins, switches, m.switchPLIs,
 			m.forwardLatency, m.rtt, m.switchLatency, m.bandwidthEstimate,
@@ -358,6 +396,9 @@ func (m *SFU) Dropped(r DropReason) prometheus.Counter { return m.dropped[r] }
 
 // ProbePackets is surge_bwe_probe_packets_total.
 func (m *SFU) ProbePackets() prometheus.Counter { return m.probePackets }
+
+// PeerLimited is surge_peer_limited_total{limit}.
+func (m *SFU) PeerLimited(l PeerLimit) prometheus.Counter { return m.limited[l] }
 
 // NACKRequests is surge_nack_requests_total: count each NACKed sequence
 // number, not each NACK packet.

@@ -22,6 +22,7 @@ var sfuFamilies = map[string]dto.MetricType{
 	"surge_packets_sent_total":               dto.MetricType_COUNTER,
 	"surge_bytes_sent_total":                 dto.MetricType_COUNTER,
 	"surge_packets_dropped_total":            dto.MetricType_COUNTER,
+	"surge_peer_limited_total":               dto.MetricType_COUNTER,
 	"surge_nack_requests_total":              dto.MetricType_COUNTER,
 	"surge_nack_answered_total":              dto.MetricType_COUNTER,
 	"surge_pli_forwarded_total":              dto.MetricType_COUNTER,
@@ -87,6 +88,7 @@ func TestNewSFUPrecreatesLabelledSeries(t *testing.T) {
 	fams := gather(t, reg)
 	want := map[string]int{
 		"surge_packets_dropped_total":          int(numDropReasons),
+		"surge_peer_limited_total":             int(numPeerLimits),
 		"surge_simulcast_current_layer":        int(numLayers),
 		"surge_simulcast_layer_switches_total": int(numDirections) * int(numSwitchReasons),
 		"surge_joins_total":                    len(joinResults),

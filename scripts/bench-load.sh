@@ -15,8 +15,11 @@
 #   loadbot cores and loadbot µs per received packet.
 # CPU is utime+stime of the process (/proc/PID/stat); packets are
 # Δsurge_packets_sent_total; allocations Δgo_memstats_mallocs_total.
-# --profile also saves a CPU profile of the window under profiles/.
+# --profile also saves a CPU profile and an allocation profile of the
+# window under profiles/ (run with ALLOC_EXACT=1 for exact allocation counts:
+# every allocation sampled, which slows the server).
 # Environment: PORT (base port, default 20080), GOMAXPROCS_SFU, JOIN_RATE,
+# SETTLE (seconds after every bot joined before measuring, default 6),
 # SURGE_FLAGS (extra flags for surge serve), LOADBOT_FLAGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -112,31 +115,46 @@ for n in "${ns[@]}"; do
 		bin="$work/bin-$kind"
 		adm="http://127.0.0.1:$((PORT + 1))"
 		log="$work/surge-$kind-$n.log"
-		GOMAXPROCS=${GOMAXPROCS_SFU:-$(nproc)} "$bin/surge" serve \
+		gd=""
+		# Exact counts need every allocation sampled, and frequent collections:
+		# records are published two collections late.
+		[ "${ALLOC_EXACT:-0}" = 1 ] && gd="memprofilerate=1" && export GOGC=5
+		GODEBUG=$gd GOMAXPROCS=${GOMAXPROCS_SFU:-$(nproc)} "$bin/surge" serve \
 			--listen_addr "127.0.0.1:$PORT" --admin_addr "127.0.0.1:$((PORT + 1))" \
 			--rtc.udp_addr "127.0.0.1:$((PORT + 2))" --room.max_participants $((n + 10)) \
 			--log.level warn ${SURGE_FLAGS:-} >"$log" 2>&1 &
 		spid=$!
 		pids+=("$spid")
 		for _ in $(seq 1 100); do curl -fsS "$adm/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-		joinsecs=$(( n / JOIN_RATE + 8 ))
+		settle=${SETTLE:-6}
 		"$bin/loadbot" run --url "ws://127.0.0.1:$PORT/rtc" --sfu-metrics "$adm/metrics" \
 			--rooms 1 --publishers 1 --subscribers "$n" --audio=false --srtp "$srtp" \
-			--join-rate "$JOIN_RATE" --duration "$((joinsecs + window + 5))s" \
+			--join-rate "$JOIN_RATE" --duration "$((n / 5 + settle + window + 30))s" \
 			--metrics-addr "127.0.0.1:$((PORT + 3))" --slo-p99-latency-ms 0 \
 			${LOADBOT_FLAGS:-} >"$work/loadbot-$kind-$n.txt" 2>&1 &
 		lpid=$!
 		pids+=("$lpid")
-		sleep "$joinsecs"
+		# Every bot in, then SETTLE seconds for layers to settle.
+		for _ in $(seq 1 600); do
+			[ "$(curl -fsS "$adm/metrics" 2>/dev/null | awk '$1=="surge_participants" {print $2}')" -ge $((n + 1)) ] 2>/dev/null && break
+			sleep 0.2
+		done
+		sleep "$settle"
 		curl -fsS "$adm/metrics" >"$work/m0"
 		curl -fsS "http://127.0.0.1:$((PORT + 3))/metrics" >"$work/l0"
 		c0=$(cpu_ticks "$spid") l0=$(cpu_ticks "$lpid") t0=$(date +%s.%N)
 		if [ "$profile" = 1 ]; then
 			mkdir -p "$top/profiles"
+			curl -fsS -o "$top/profiles/bench-load-$kind-$rev-$n.allocs.pprof" "$adm/debug/pprof/allocs?seconds=$window" &
+			p1=$!
 			curl -fsS -o "$top/profiles/bench-load-$kind-$rev-$n.pprof" "$adm/debug/pprof/profile?seconds=$window" &
-			pids+=("$!")
+			p2=$!
+			pids+=("$p1" "$p2")
 		fi
 		sleep "$window"
+		if [ "$profile" = 1 ]; then
+			wait "$p1" "$p2" || true
+		fi
 		curl -fsS "$adm/metrics" >"$work/m1"
 		curl -fsS "http://127.0.0.1:$((PORT + 3))/metrics" >"$work/l1"
 		c1=$(cpu_ticks "$spid") l1=$(cpu_ticks "$lpid") t1=$(date +%s.%N)

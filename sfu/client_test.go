@@ -18,7 +18,7 @@ import (
 )
 
 // startServer runs an SFU on free loopback ports for one test.
-func startServer(t *testing.T, mutate func(*Config)) *Server {
+func startServer(t *testing.T, mutate func(*Config), opts ...Option) *Server {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -26,7 +26,7 @@ func startServer(t *testing.T, mutate func(*Config)) *Server {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := NewServer(cfg)
+	s, err := NewServer(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +77,13 @@ func (r *recvTrack) snapshot() []rtp.Packet {
 	return append([]rtp.Packet(nil), r.pkts...)
 }
 
-// clientAPI builds a test client's API; opts adjust its SettingEngine.
-func clientAPI(t *testing.T, opts ...func(*webrtc.SettingEngine)) *webrtc.API {
+func clientAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	return clientAPIWith(t, nil)
+}
+
+// clientAPIWith is clientAPI with its settings adjusted by tune.
+func clientAPIWith(t *testing.T, tune func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -97,8 +102,8 @@ func clientAPI(t *testing.T, opts ...func(*webrtc.SettingEngine)) *webrtc.API {
 	// Tests NACK packets that did arrive, so the retransmission must not be
 	// discarded as an SRTP replay.
 	se.DisableSRTPReplayProtection(true)
-	for _, o := range opts {
-		o(&se)
+	if tune != nil {
+		tune(&se)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }

@@ -20,6 +20,8 @@ type Config struct {
 	ListenAddr string `mapstructure:"listen_addr"`
 	// AdminAddr serves /metrics, /healthz, /readyz and /debug/pprof/.
 	AdminAddr string `mapstructure:"admin_addr"`
+	// Admin secures the admin listener.
+	Admin AdminConfig `mapstructure:"admin"`
 	// Keys maps API keys to their secrets. Empty means the built-in dev key,
 	// which is only allowed while every listener is on loopback.
 	Keys map[string]string `mapstructure:"keys"`
@@ -28,6 +30,8 @@ type Config struct {
 	Room    RoomConfig    `mapstructure:"room"`
 	Signal  SignalConfig  `mapstructure:"signal"`
 	Forward ForwardConfig `mapstructure:"forward"`
+	// Peer bounds what one participant may cost the node.
+	Peer PeerConfig `mapstructure:"peer"`
 	// BWE tunes each subscriber's bandwidth estimation.
 	BWE BWEConfig `mapstructure:"bwe"`
 	// Simulcast tunes layer selection and switching.
@@ -95,6 +99,37 @@ type ForwardConfig struct {
 	// decoder has given up on it, and resending it only feeds the
 	// congestion that lost it.
 	NACKMaxAge time.Duration `mapstructure:"nack_max_age"`
+	// RTXShare caps one subscriber's retransmitted bytes at this fraction
+	// of the media bytes it is sent; NACKs beyond it go unanswered.
+	RTXShare float64 `mapstructure:"rtx_share"`
+}
+
+// AdminConfig secures the admin listener.
+type AdminConfig struct {
+	// Token, if set, is required as "Authorization: Bearer <token>" on
+	// every admin endpoint but /healthz and /readyz. Required when
+	// admin_addr is not loopback. Give it in the config file or
+	// SURGE_ADMIN_TOKEN, never on the command line.
+	Token string `mapstructure:"token"`
+}
+
+// PeerConfig bounds what one participant may make the node do: a hostile
+// peer's cost must land on that peer.
+type PeerConfig struct {
+	// MaxSignalPerSecond is the sustained rate of signaling messages a
+	// client may send (bursts of twice that); more get rate_limited.
+	MaxSignalPerSecond int `mapstructure:"max_signal_per_second"`
+	// MaxRTCPPerSecond and MaxBytesPerSecond bound the RTCP packets and the
+	// bytes (media included) one PeerConnection may send; datagrams over
+	// them are dropped before decryption.
+	MaxRTCPPerSecond  int `mapstructure:"max_rtcp_per_second"`
+	MaxBytesPerSecond int `mapstructure:"max_bytes_per_second"`
+	// MaxUnknownSSRCs is how many SRTP streams a PeerConnection may open
+	// at a time that its SDP did not declare and the SFU has not yet read
+	// (simulcast layers before their first packet is authenticated).
+	// UnknownSSRCTimeout is how long one may stay so before it is rejected.
+	MaxUnknownSSRCs    int           `mapstructure:"max_unknown_ssrcs"`
+	UnknownSSRCTimeout time.Duration `mapstructure:"unknown_ssrc_timeout"`
 }
 
 // BWEConfig tunes the per-subscriber bandwidth estimate: Pion's GCC fed by
@@ -157,6 +192,14 @@ func DefaultConfig() Config {
 			PacketCacheSize: 1024,
 			PLIThrottle:     500 * time.Millisecond,
 			NACKMaxAge:      time.Second,
+			RTXShare:        0.2,
+		},
+		Peer: PeerConfig{
+			MaxSignalPerSecond: 50,
+			MaxRTCPPerSecond:   1000,
+			MaxBytesPerSecond:  6_250_000, // 50 Mbps: eight tracks of top-layer video with room to spare
+			MaxUnknownSSRCs:    12,
+			UnknownSSRCTimeout: 3 * time.Second,
 		},
 		BWE: BWEConfig{
 			InitialBitrate:   1_500_000,
@@ -200,6 +243,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Forward.NACKMaxAge <= 0 {
 		return fmt.Errorf("%w: forward.nack_max_age must be positive", ErrConfig)
+	}
+	if c.Forward.RTXShare < 0 || c.Forward.RTXShare > 1 {
+		return fmt.Errorf("%w: forward.rtx_share must be between 0 and 1", ErrConfig)
+	}
+	if p := c.Peer; p.MaxSignalPerSecond < 1 || p.MaxRTCPPerSecond < 1 || p.MaxBytesPerSecond < 10_000 || p.MaxUnknownSSRCs < 1 || p.UnknownSSRCTimeout <= 0 {
+		return fmt.Errorf("%w: peer.max_signal_per_second, max_rtcp_per_second and max_unknown_ssrcs must be at least 1, max_bytes_per_second at least 10000, unknown_ssrc_timeout positive", ErrConfig)
+	}
+	if c.Admin.Token == "" && !isLoopback(c.AdminAddr) {
+		return fmt.Errorf("%w: admin_addr=%s is not loopback; set admin.token (SURGE_ADMIN_TOKEN) so that metrics and pprof need it", ErrConfig, c.AdminAddr)
 	}
 	if c.Forward.PacketCacheSize < 64 {
 		return fmt.Errorf("%w: forward.packet_cache_size must be at least 64", ErrConfig)

@@ -7,11 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/surgertc/surge/sfu/bwe"
-	"github.com/surgertc/surge/sfu/srtpsend"
+	"github.com/surgertc/surge/sfu/srtpfast"
 )
 
 // downlink is one subscriber's send side, shared by its DownTracks: the
@@ -25,11 +24,18 @@ import (
 // before DTLS is up, or a Pion version whose keys are out of reach) packets
 // go through Pion's writer, which costs more but works everywhere.
 type downlink struct {
-	hist *bwe.History
-	sock *sendSocket // nil: no fast path on this server
-	port int         // the media socket's port
+	hist   *bwe.History
+	sock   *sendSocket // nil: no fast path on this server
+	router *rtcpRouter // where the subscriber's RTCP is intercepted; nil without a fast path
+	port   int         // the media socket's port
 
 	route atomic.Pointer[route]
+	// rtcpRead counts the subscriber's RTCP packets read off the socket
+	// by the SFU (not through Pion).
+	rtcpRead atomic.Uint64
+
+	tracks   atomic.Pointer[map[uint32]*DownTrack] // by SSRC, for RTCP
+	tracksMu sync.Mutex                            // serialises tracks' writers
 
 	mu      sync.Mutex // everything below
 	fb      *bwe.Feedback
@@ -44,16 +50,20 @@ type downlink struct {
 // published; a new pair or new keys publish a new route.
 type route struct {
 	to      *dest
-	profile srtpsend.Profile
+	profile srtpfast.Profile
 	key     []byte
 	salt    []byte
+	// rtcp opens the subscriber's SRTCP; only the media socket's reader
+	// goroutine uses it (rtcpin.go).
+	rtcp *srtpfast.RTCPContext
 }
 
-func newDownlink(cfg bwe.Config, pcfg bwe.ProbeConfig, sock *sendSocket, now time.Time) *downlink {
+func newDownlink(cfg bwe.Config, pcfg bwe.ProbeConfig, sock *sendSocket, router *rtcpRouter, now time.Time) *downlink {
 	h := bwe.NewHistory(now)
 	d := &downlink{
 		hist:   h,
 		sock:   sock,
+		router: router,
 		fb:     bwe.NewFeedback(h),
 		est:    bwe.NewEstimator(cfg, now),
 		probes: bwe.NewProbeController(pcfg),
@@ -67,12 +77,13 @@ func newDownlink(cfg bwe.Config, pcfg bwe.ProbeConfig, sock *sendSocket, now tim
 	return d
 }
 
-// onFeedback takes one TWCC feedback packet from the subscriber.
-func (d *downlink) onFeedback(fb *rtcp.TransportLayerCC, now time.Time) {
+// onFeedbackRaw takes one TWCC feedback packet from the subscriber, as
+// it arrived (RTCP header included).
+func (d *downlink) onFeedbackRaw(p []byte, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sawFB = true
-	d.results = d.fb.Results(fb, now, d.results[:0])
+	d.results = d.fb.ResultsRaw(p, now, d.results[:0])
 	for _, r := range d.est.OnFeedback(now, d.results) {
 		d.probes.OnResult(now, r)
 	}
@@ -124,10 +135,25 @@ func (d *downlink) updateRoute(pc *webrtc.PeerConnection, pair *webrtc.ICECandid
 	if d.sock == nil {
 		return nil
 	}
+	r, err := d.newRoute(pc, pair)
+	if old := d.route.Swap(r); old != nil && d.router != nil && (r == nil || old.to.addr != r.to.addr) {
+		d.router.remove(old.to.addr, d)
+	}
+	if r != nil && d.router != nil {
+		d.router.set(r.to.addr, d)
+	}
+	return err
+}
+
+func (d *downlink) newRoute(pc *webrtc.PeerConnection, pair *webrtc.ICECandidatePair) (*route, error) {
 	sctp := pc.SCTP()
 	if sctp == nil {
-		d.route.Store(nil)
-		return nil
+		return nil, nil
+	}
+	// The keys exist once DTLS is up; State takes the transport's lock,
+	// which orders our read of its connection after Pion's write.
+	if sctp.Transport().State() != webrtc.DTLSTransportStateConnected {
+		return nil, nil
 	}
 	var err error
 	if pair == nil {
@@ -136,19 +162,27 @@ func (d *downlink) updateRoute(pc *webrtc.PeerConnection, pair *webrtc.ICECandid
 	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil ||
 		pair.Local.Protocol != webrtc.ICEProtocolUDP || int(pair.Local.Port) != d.port ||
 		pair.Local.Typ != webrtc.ICECandidateTypeHost {
-		d.route.Store(nil)
-		return err
+		return nil, err
 	}
 	addr, err := netip.ParseAddr(pair.Remote.Address)
 	if err != nil {
-		d.route.Store(nil)
-		return nil // an mDNS name or such: Pion resolves it, we do not
+		return nil, nil // an mDNS name or such: Pion resolves it, we do not
 	}
-	prof, key, salt, err := sendKeys(pc)
+	k, err := srtpKeys(pc)
 	if err != nil {
-		d.route.Store(nil)
-		return err
+		return nil, err
 	}
-	d.route.Store(&route{to: newDest(netip.AddrPortFrom(addr.Unmap(), pair.Remote.Port)), profile: prof, key: key, salt: salt})
-	return nil
+	rc, err := srtpfast.NewRTCPContext(k.profile, k.remoteKey, k.remoteSalt)
+	if err != nil {
+		return nil, err
+	}
+	ap := netip.AddrPortFrom(addr.Unmap(), pair.Remote.Port)
+	return &route{to: newDest(ap), profile: k.profile, key: k.localKey, salt: k.localSalt, rtcp: rc}, nil
+}
+
+// close stops intercepting the subscriber's RTCP.
+func (d *downlink) close() {
+	if r := d.route.Swap(nil); r != nil && d.router != nil {
+		d.router.remove(r.to.addr, d)
+	}
 }

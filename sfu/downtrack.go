@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"strings"
@@ -16,7 +17,7 @@ import (
 
 	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/bwe"
-	"github.com/surgertc/surge/sfu/srtpsend"
+	"github.com/surgertc/surge/sfu/srtpfast"
 	"github.com/surgertc/surge/simulcast"
 )
 
@@ -69,8 +70,10 @@ type DownTrack struct {
 	plain   [maxPacketSize + 16]byte // the packet marshalled before sealing
 	rtxBuf  [maxPacketSize]byte
 	rtxPkt  rtp.Packet
-	srtp    *srtpsend.Context // the fast path's sealer, for route srtpFor
+	srtp    *srtpfast.Context // the fast path's sealer, for route srtpFor
 	srtpFor *route
+	rtx     rtxBudget    // bounds what this subscriber's NACKs cost (retransmit)
+	rtt     atomic.Int64 // last measured round-trip time (ns), 0 = none yet
 	// For sender reports: what went out, and the newest RTP timestamp
 	// with the wall time it was sent.
 	sentPackets, sentOctets uint32
@@ -96,6 +99,7 @@ func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.vp8),
 		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
 		dl:       sub.dl,
+		rtx:      newRTXBudget(sub.srv.cfg.Forward.RTXShare),
 	}
 	d.maxLayer.Store(simulcast.LayerFull)
 	d.visible.Store(true)
@@ -153,7 +157,11 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			}
 		}
 	}
+	ssrc := d.ssrc
 	d.mu.Unlock()
+	if d.dl != nil {
+		d.dl.addTrack(ssrc, d)
+	}
 	d.bound.Store(true)
 	return codec, nil
 }
@@ -161,6 +169,9 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 // Unbind stops writes; Pion calls it when the sender stops.
 func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.bound.Store(false)
+	if d.dl != nil {
+		d.dl.removeTrack(d)
+	}
 	return nil
 }
 
@@ -191,6 +202,7 @@ func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Ti
 		}
 	}
 	d.send(out, abs, 0, b, now)
+	d.rtx.onMedia(len(out.Payload) + 12)
 	if out.Marker {
 		if p := d.probe.Load(); p != nil && d.probe.CompareAndSwap(p, nil) {
 			d.sendProbe(p, b, now)
@@ -322,7 +334,7 @@ func (d *DownTrack) fastRoute() *route {
 		return nil
 	}
 	if d.srtpFor == nil || !bytes.Equal(d.srtpFor.key, r.key) {
-		c, err := srtpsend.NewContext(r.profile, r.key, r.salt)
+		c, err := srtpfast.NewContext(r.profile, r.key, r.salt)
 		if err != nil {
 			return nil
 		}
@@ -341,6 +353,15 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 	if !d.bound.Load() {
 		return
 	}
+	nowNs := now.UnixNano()
+	switch d.rtx.check(outSeq, nowNs, resendInterval(time.Duration(d.rtt.Load()))) {
+	case rtxRepeat:
+		d.m.Dropped(metrics.DropNACKRepeat).Inc()
+		return
+	case rtxOverBudget:
+		d.m.Dropped(metrics.DropNACKBudget).Inc()
+		return
+	}
 	layer, inSeq, ok := d.fwd.Retransmission(outSeq)
 	if !ok {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
@@ -356,6 +377,10 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
 		return
 	}
+	if d.rtx.spend(outSeq, len(out.Payload)+12, nowNs) != rtxSend {
+		d.m.Dropped(metrics.DropNACKBudget).Inc()
+		return
+	}
 	var abs []byte
 	if id := d.receiver.absID; id != 0 {
 		abs = d.rtxPkt.Header.GetExtension(id)
@@ -364,8 +389,9 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 	d.m.NACKAnswered().Inc()
 }
 
-// readRTCP handles the subscriber's RTCP for this track until the sender
-// stops. Reading is also what lets Pion's interceptors see the feedback.
+// readRTCP reads the subscriber's RTCP that Pion delivers for this track
+// until the sender stops. On the fast path nothing comes here: the SFU reads
+// that RTCP off the socket itself (rtcpin.go); this serves the other paths.
 func (d *DownTrack) readRTCP() {
 	buf := make([]byte, 1500)
 	for {
@@ -376,34 +402,34 @@ func (d *DownTrack) readRTCP() {
 			}
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			d.m.Dropped(metrics.DropMalformed).Inc()
-			continue
+		if d.dl != nil {
+			d.dl.handleRTCP(buf[:n], time.Now(), d)
 		}
-		now := time.Now()
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.receiver.requestKeyframe(d.currentLayer(), now)
-			case *rtcp.TransportLayerNack:
-				b := d.sub.srv.batch()
-				for _, pair := range p.Nacks {
-					for _, seq := range pair.PacketList() {
-						d.retransmit(seq, now, b)
-					}
-				}
-				b.flush()
-				putBatch(b)
-			case *rtcp.TransportLayerCC:
-				if d.dl != nil {
-					d.dl.onFeedback(p, now)
-				}
-			case *rtcp.ReceiverReport:
-				d.observeRTT(p.Reports, now)
+	}
+}
+
+// onNACK answers the NACK feedback entries in fci (packet ID and bitmask
+// pairs, RFC 4585 §6.2.1) from the packet cache, in one batch.
+func (d *DownTrack) onNACK(fci []byte, now time.Time) {
+	b := d.sub.srv.batch()
+	for ; len(fci) >= 4; fci = fci[4:] {
+		id, mask := binary.BigEndian.Uint16(fci), binary.BigEndian.Uint16(fci[2:])
+		d.retransmit(id, now, b)
+		for i := uint16(0); i < 16; i++ {
+			if mask&(1<<i) != 0 {
+				d.retransmit(id+i+1, now, b)
 			}
 		}
 	}
+	b.flush()
+	putBatch(b)
+}
+
+// ssrcIs reports whether this track sends ssrc.
+func (d *DownTrack) ssrcIs(ssrc uint32) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ssrc == ssrc && d.ssrc != 0
 }
 
 // currentLayer is the layer a subscriber's PLI should refresh.
@@ -414,30 +440,24 @@ func (d *DownTrack) currentLayer() int {
 	return 0
 }
 
-// observeRTT derives round-trip time from a receiver report block that
-// echoes one of our sender reports (RFC 3550 §6.4.1).
-func (d *DownTrack) observeRTT(reports []rtcp.ReceptionReport, now time.Time) {
-	d.mu.Lock()
-	ssrc := d.ssrc
-	d.mu.Unlock()
-	for _, r := range reports {
-		if r.SSRC != ssrc {
-			continue
-		}
-		d.fracLost.Store(uint32(r.FractionLost))
-		d.rrCount.Add(1)
-		if r.LastSenderReport == 0 {
-			continue
-		}
-		ntp := ntpMiddle32(now)
-		rtt := ntp - r.LastSenderReport - r.Delay
-		if rtt < 1<<31 { // a wrapped negative means clock trouble; ignore
-			secs := float64(rtt) / 65536
-			d.m.RTT().Observe(secs)
-			if d.dl != nil {
-				d.dl.setRTT(time.Duration(secs * float64(time.Second)))
-			}
-		}
+// observeReport takes this track's receiver report block: the fraction
+// lost, and the round-trip time when it echoes one of our sender reports
+// (RFC 3550 §6.4.1: lsr and dlsr in 1/65536 s).
+func (d *DownTrack) observeReport(fractionLost uint8, lsr, dlsr uint32, now time.Time) {
+	d.fracLost.Store(uint32(fractionLost))
+	d.rrCount.Add(1)
+	if lsr == 0 {
+		return
+	}
+	rtt := ntpMiddle32(now) - lsr - dlsr
+	if rtt >= 1<<31 { // a wrapped negative means clock trouble; ignore
+		return
+	}
+	secs := float64(rtt) / 65536
+	d.rtt.Store(int64(secs * float64(time.Second)))
+	d.m.RTT().Observe(secs)
+	if d.dl != nil {
+		d.dl.setRTT(time.Duration(secs * float64(time.Second)))
 	}
 }
 

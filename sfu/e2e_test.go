@@ -180,6 +180,7 @@ func TestForwardAudioVideoToSubscribers(t *testing.T) {
 		if p.SendPath != "" && p.SendPath != "fast" {
 			t.Errorf("participant %s sends on the %q path, want fast", p.Identity, p.SendPath)
 		}
+
 		for _, tr := range p.Published {
 			if tr.ID != videoID {
 				continue
@@ -242,6 +243,13 @@ func TestForwardAudioVideoToSubscribers(t *testing.T) {
 		}
 		return false
 	})
+	// The PLI and the NACK were read by the SFU off the socket, not
+	// through Pion: the fast path's RTCP.
+	for _, p := range s.Snapshot()[0].Participants {
+		if p.Identity == "sub-1" && p.RTCPRead < 2 {
+			t.Errorf("sub-1's PLI and NACK: %d RTCP packets read on the fast path, want 2", p.RTCPRead)
+		}
+	}
 
 	// The publisher leaves: the others see its tracks go, get a new offer,
 	// and the server frees the publisher's goroutines.

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -36,7 +37,9 @@ type Participant struct {
 	pubPC     *webrtc.PeerConnection
 	subPC     *webrtc.PeerConnection
 	receivers map[*webrtc.RTPReceiver]*Receiver
-	downs     map[string]*DownTrack // by track id
+	downs     map[string]*DownTrack     // by track id
+	early     []webrtc.ICECandidateInit // publisher candidates that came before the offer
+	pubGuard  *streamGuard              // the publish connection's, once it has an answer
 	closed    bool
 
 	ctrl *controller // nil without the subscribe grant
@@ -114,7 +117,7 @@ func (p *Participant) startSubscriber() error {
 	if err != nil {
 		return err
 	}
-	p.dl = newDownlink(p.srv.cfg.BWE.estimator(), p.srv.cfg.BWE.prober(), p.srv.sock, time.Now())
+	p.dl = newDownlink(p.srv.cfg.BWE.estimator(), p.srv.cfg.BWE.prober(), p.srv.sock, p.srv.rtcpIn, time.Now())
 	route := func(pair *webrtc.ICECandidatePair) {
 		if err := p.dl.updateRoute(pc, pair); err != nil {
 			p.log.Debug("fast send path off", "err", err)
@@ -142,14 +145,11 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 	if !p.grant.CanPublish {
 		return signal.Errorf(signal.CodeForbidden, "token does not grant publish")
 	}
-	var parsed sdp.SessionDescription
-	if err := parsed.Unmarshal([]byte(offerSDP)); err != nil {
-		return signal.Errorf(signal.CodeInvalidSDP, "offer does not parse: %v", err)
-	}
-	if err := checkMids(&parsed); err != nil {
+	parsed, err := checkRemoteSDP(offerSDP)
+	if err != nil {
 		return err
 	}
-	if n := countSendingMedia(&parsed); n > p.srv.cfg.Room.MaxTracksPerParticipant {
+	if n := countSendingMedia(parsed); n > p.srv.cfg.Room.MaxTracksPerParticipant {
 		return signal.Errorf(signal.CodeTooManyTracks, "offer publishes %d tracks; the limit is %d per participant", n, p.srv.cfg.Room.MaxTracksPerParticipant)
 	}
 	p.mu.Lock()
@@ -176,48 +176,74 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		p.pubPC = pc
 		p.mu.Unlock()
 	}
-	// A rejected offer must leave the connection able to take the next
-	// one: a first offer's connection is discarded, a renegotiation rolled back.
-	undo := func(err error) error {
-		if fresh {
+	answer, err := answerOffer(pc, offerSDP)
+	if err != nil {
+		// A rejected offer must leave the connection able to take the
+		// next one: a first offer's connection is discarded, a
+		// renegotiation rolled back. After a panic inside Pion the
+		// connection may hold a lock it will never release, so it is
+		// dropped in any case and closed where a hang costs nobody.
+		poisoned := errors.Is(err, errPionPanic)
+		if fresh || poisoned {
 			p.mu.Lock()
 			if p.pubPC == pc {
 				p.pubPC = nil
 			}
 			p.mu.Unlock()
-			_ = pc.Close()
+			if poisoned {
+				go func() { _ = pc.Close() }() // owner: none; see above
+			} else {
+				_ = pc.Close()
+			}
 		} else if pc.SignalingState() == webrtc.SignalingStateHaveRemoteOffer {
-			_ = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+			_ = safely(func() error {
+				return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+			})
 		}
 		return err
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
-		return undo(signal.Errorf(signal.CodeInvalidSDP, "offer rejected: %v", err))
+	if g := p.srv.guards.attach(pc, p.id+" ("+p.grant.Identity+") publisher"); g != nil {
+		p.mu.Lock()
+		p.pubGuard = g
+		p.mu.Unlock()
 	}
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		return undo(signal.Errorf(signal.CodeInvalidSDP, "cannot answer offer: %v", err))
-	}
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return undo(signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err))
-	}
-	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	p.flushEarlyCandidates(pc)
+	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: answer})
 	p.stageNegotiated()
 	return nil
 }
 
-// checkSDP parses a session description and checks what Pion would only
-// find after changing state: a mid on every media section and, for an
-// answer, one section per offered transceiver.
+// answerOffer applies a checked offer and returns the answer. Every call
+// into Pion that parses the peer's SDP is guarded against panics. The fuzz
+// target drives this same function.
+func answerOffer(pc *webrtc.PeerConnection, offerSDP string) (string, error) {
+	if err := safely(func() error {
+		return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP})
+	}); err != nil {
+		return "", signal.Errorf(signal.CodeInvalidSDP, "offer rejected: %v", err)
+	}
+	var answer webrtc.SessionDescription
+	if err := safely(func() (err error) { answer, err = pc.CreateAnswer(nil); return err }); err != nil {
+		return "", signal.Errorf(signal.CodeInvalidSDP, "cannot answer offer: %v", err)
+	}
+	if err := safely(func() error { return pc.SetLocalDescription(answer) }); err != nil {
+		return "", signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err)
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// checkSDP checks a peer's description (checkRemoteSDP) and, for an
+// answer, that it has one section per offered transceiver: Pion finds that
+// only after changing state.
 func checkSDP(text string, wantMedia int) error {
-	var parsed sdp.SessionDescription
-	if err := parsed.Unmarshal([]byte(text)); err != nil {
-		return signal.Errorf(signal.CodeInvalidSDP, "does not parse: %v", err)
+	parsed, err := checkRemoteSDP(text)
+	if err != nil {
+		return err
 	}
 	if wantMedia >= 0 && len(parsed.MediaDescriptions) != wantMedia {
 		return signal.Errorf(signal.CodeInvalidSDP, "has %d media sections, the offer had %d", len(parsed.MediaDescriptions), wantMedia)
 	}
-	return checkMids(&parsed)
+	return nil
 }
 
 // mediaCount is the number of media sections in d, -1 if unknown.
@@ -268,6 +294,11 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 	if p.closed {
 		p.mu.Unlock()
 		return
+	}
+	if p.pubGuard != nil {
+		// Pion fires OnTrack only once a packet of the SSRC decrypted:
+		// the stream is authenticated, so the guard stops counting it.
+		p.pubGuard.confirm(uint32(track.SSRC()))
 	}
 	r, existed := p.receivers[recv]
 	if !existed {
@@ -376,6 +407,7 @@ func (p *Participant) negotiate() {
 		return
 	}
 	sent := pc.LocalDescription()
+	p.srv.guards.attach(pc, p.id+" ("+p.grant.Identity+") subscriber")
 	p.offerInFlight = true
 	p.offerPending = false
 	p.offerMedia = mediaCount(sent)
@@ -398,7 +430,17 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 		p.negMu.Unlock()
 		return err
 	}
-	err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP})
+	err := safely(func() error {
+		return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP})
+	})
+	if errors.Is(err, errPionPanic) {
+		// The subscribe connection may now hold a lock forever: end the
+		// participant rather than touch it again.
+		p.negMu.Unlock()
+		p.log.Warn("subscriber answer crashed the WebRTC stack; removing participant", "err", err)
+		p.sess.sendAndClose(signal.Message{Type: signal.TypeLeave, Code: signal.CodeInvalidSDP, Reason: "the subscriber answer could not be applied: " + err.Error()})
+		return signal.Errorf(signal.CodeInvalidSDP, "answer rejected: %v", err)
+	}
 	if err != nil {
 		// If the offer is still pending the client may correct its
 		// answer; if Pion applied part of it the offer is spent, and a
@@ -423,25 +465,58 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	return nil
 }
 
-// handleCandidate adds a trickled client candidate.
+// maxEarlyCandidates bounds the publisher candidates held until the offer:
+// a browser gathers a handful per interface.
+const maxEarlyCandidates = 32
+
+// handleCandidate adds a trickled client candidate. Publisher candidates
+// that arrive before the offer are held and added once it is applied: Pion
+// and browsers emit candidates while setting their local description, so a
+// client's first candidates often overtake its offer.
 func (p *Participant) handleCandidate(target string, c *signal.Candidate) error {
+	if strings.TrimSpace(c.Candidate) == "" {
+		return nil // end-of-candidates
+	}
+	init := webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
 	p.mu.Lock()
 	pc := p.pubPC
 	if target == signal.TargetSubscriber {
 		pc = p.subPC
 	}
+	if target == signal.TargetPublisher && (pc == nil || pc.RemoteDescription() == nil) {
+		if !p.grant.CanPublish {
+			p.mu.Unlock()
+			return signal.Errorf(signal.CodeForbidden, "token does not grant publish")
+		}
+		if len(p.early) >= maxEarlyCandidates {
+			p.mu.Unlock()
+			return signal.Errorf(signal.CodeBadRequest, "more than %d publisher candidates before the offer", maxEarlyCandidates)
+		}
+		p.early = append(p.early, init)
+		p.mu.Unlock()
+		return nil
+	}
 	p.mu.Unlock()
 	if pc == nil {
-		return signal.Errorf(signal.CodeBadRequest, "no %s connection yet: send the offer first", target)
+		return signal.Errorf(signal.CodeBadRequest, "no %s connection: the token does not grant subscribe", target)
 	}
-	if strings.TrimSpace(c.Candidate) == "" {
-		return nil // end-of-candidates
-	}
-	err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
-	if err != nil {
+	if err := safely(func() error { return pc.AddICECandidate(init) }); err != nil {
 		return signal.Errorf(signal.CodeBadRequest, "bad candidate: %v", err)
 	}
 	return nil
+}
+
+// flushEarlyCandidates adds the candidates held until pc had the offer.
+func (p *Participant) flushEarlyCandidates(pc *webrtc.PeerConnection) {
+	p.mu.Lock()
+	early := p.early
+	p.early = nil
+	p.mu.Unlock()
+	for _, c := range early {
+		if err := safely(func() error { return pc.AddICECandidate(c) }); err != nil {
+			p.send(signal.ErrorMessage(signal.Errorf(signal.CodeBadRequest, "bad candidate %q: %v", c.Candidate, err)))
+		}
+	}
 }
 
 // writeRTCP sends RTCP to the publisher.
@@ -480,6 +555,9 @@ func (p *Participant) close() {
 		if err := pub.Close(); err != nil {
 			p.log.Debug("close publisher pc", "err", err)
 		}
+	}
+	if p.dl != nil {
+		p.dl.close()
 	}
 	if sub != nil {
 		if err := sub.Close(); err != nil {

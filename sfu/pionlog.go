@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/pion/logging"
 )
@@ -21,17 +23,48 @@ func WithPionLogLevel(l slog.Level) Option { return func(s *Server) { s.pionLeve
 // pionLoggerFactory routes Pion's logs into slog, each logger tagged with
 // its Pion scope ("ice", "dtls", "pc", …), filtered by min.
 type pionLoggerFactory struct {
-	log *slog.Logger
-	min slog.Level
+	log    *slog.Logger
+	min    slog.Level
+	budget *pionBudget
 }
 
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope), min: f.min}
+	return pionLogger{log: f.log.With("pion", scope), min: f.min, budget: f.budget}
 }
 
 type pionLogger struct {
-	log *slog.Logger
-	min slog.Level
+	log    *slog.Logger
+	min    slog.Level
+	budget *pionBudget
+}
+
+// pionBudget bounds Pion's warnings and errors: Pion logs per packet on
+// paths a peer controls (an unhandled SSRC is an ERROR line), so they share
+// one budget — a burst of 5, then one line a second — and the next line
+// that gets through says how many were suppressed.
+type pionBudget struct {
+	mu         sync.Mutex
+	bucket     tokenBucket
+	suppressed int
+}
+
+func newPionBudget() *pionBudget { return &pionBudget{bucket: newTokenBucket(1, 5)} }
+
+// take reports whether a line may go out now, and how many were
+// suppressed before it.
+func (b *pionBudget) take() (bool, int) {
+	if b == nil {
+		return true, 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.bucket.take(1, time.Now().UnixNano()) {
+		b.suppressed++
+		return false, 0
+	}
+	n := b.suppressed
+	b.suppressed = 0
+	return true, n
 }
 
 func (l pionLogger) enabled(level slog.Level) bool {
@@ -40,7 +73,7 @@ func (l pionLogger) enabled(level slog.Level) bool {
 
 func (l pionLogger) emit(level slog.Level, msg string) {
 	if l.enabled(level) {
-		l.log.Log(context.Background(), level, msg)
+		l.write(level, msg)
 	}
 }
 
@@ -48,7 +81,22 @@ func (l pionLogger) emit(level slog.Level, msg string) {
 // per-packet trace messages in some paths.
 func (l pionLogger) emitf(level slog.Level, format string, args ...any) {
 	if l.enabled(level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+		l.write(level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) write(level slog.Level, msg string) {
+	if level < slog.LevelWarn {
+		l.log.Log(context.Background(), level, msg)
+		return
+	}
+	ok, suppressed := l.budget.take()
+	switch {
+	case !ok:
+	case suppressed > 0:
+		l.log.Log(context.Background(), level, msg, "suppressed_before", suppressed)
+	default:
+		l.log.Log(context.Background(), level, msg)
 	}
 }
 
@@ -69,5 +117,5 @@ func (s *Server) pionLogs() logging.LoggerFactory {
 	if s.pionLevel != nil {
 		min = *s.pionLevel
 	}
-	return pionLoggerFactory{log: s.log, min: min}
+	return pionLoggerFactory{log: s.log, min: min, budget: newPionBudget()}
 }

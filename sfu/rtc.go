@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pion/dtls/v2"
+	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
@@ -35,11 +36,15 @@ type rtcEngine struct {
 	mux       interface{ Close() error }
 }
 
-func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory) (*rtcEngine, error) {
+// wrapMux, if not nil, wraps the ICE UDP mux (the per-peer stream guard).
+func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory, wrapMux func(ice.UDPMux) ice.UDPMux) (*rtcEngine, error) {
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	mux := webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), udp)
+	if wrapMux != nil {
+		mux = wrapMux(mux)
+	}
 	se.SetICEUDPMux(mux)
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pion/ice/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -55,8 +56,10 @@ type Server struct {
 	verifier *auth.Verifier
 
 	engine  *rtcEngine
+	guards  *guardMux // per-PeerConnection budgets in front of ICE
 	udp     net.PacketConn
 	sock    *sendSocket // the fast send path's view of udp
+	rtcpIn  *rtcpRouter // subscribers whose RTCP is read off udp before Pion
 	pubLn   net.Listener
 	admLn   net.Listener
 	pubHTTP *http.Server
@@ -113,13 +116,20 @@ func (s *Server) Start() error {
 	if s.udp, err = net.ListenPacket("udp", s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
+	muxed := s.udp
 	if uc, ok := s.udp.(*net.UDPConn); ok {
 		if s.sock, err = newSendSocket(uc); err != nil {
 			_ = s.udp.Close()
 			return err
 		}
+		s.rtcpIn = newRTCPRouter()
+		muxed = newMuxConn(uc, s.rtcpIn)
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, s.udp, s.pionLogs()); err != nil {
+	wrap := func(m ice.UDPMux) ice.UDPMux {
+		s.guards = newGuardMux(m, s.cfg.Peer, s.m, s.log)
+		return s.guards
+	}
+	if s.engine, err = newRTCEngine(s.cfg.RTC, muxed, s.pionLogs(), wrap); err != nil {
 		_ = s.udp.Close()
 		return err
 	}
@@ -143,7 +153,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	s.pubHTTP = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}
-	s.admHTTP = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.admHTTP = &http.Server{Handler: requireToken(s.cfg.Admin.Token, s.adminHandler()), ReadHeaderTimeout: 10 * time.Second}
 	s.startWebhooks()
 	s.serveWG.Add(2)
 	go func() { defer s.serveWG.Done(); _ = s.pubHTTP.Serve(s.pubLn) }()
@@ -207,7 +217,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("/debug/rooms", s.handleDebugRooms)
 	mux.HandleFunc("/debug/cluster", s.handleDebugCluster)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", maskedCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -390,8 +400,19 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 // Errors in one message are reported to this client only; the room goes on.
 func (s *Server) runParticipant(sess *session, p *Participant) {
 	limit := s.cfg.Signal.MaxMessageBytes
+	rate := float64(s.cfg.Peer.MaxSignalPerSecond)
+	budget, warn := newTokenBucket(rate, 2*rate), newTokenBucket(1, 1)
 	for {
 		m, err := sess.read(s.ctx, s.cfg.Signal.PingTimeout, limit)
+		if now := time.Now().UnixNano(); err == nil && m.Type != signal.TypeLeave && !budget.take(1, now) {
+			// Dropped unanswered, but for one error a second: a flood must
+			// not turn into a flood of replies.
+			s.m.PeerLimited(metrics.LimitSignal).Inc()
+			if warn.take(1, now) {
+				sess.send(signal.ErrorMessage(signal.Errorf(signal.CodeRateLimited, "more than %d messages a second; %s was dropped", s.cfg.Peer.MaxSignalPerSecond, m.Type)))
+			}
+			continue
+		}
 		if err != nil {
 			var pe *signal.Error
 			if !errors.As(err, &pe) {

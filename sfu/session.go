@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,9 @@ type session struct {
 	done chan struct{}
 	once sync.Once
 	wg   sync.WaitGroup
+
+	kick     chan outMsg // the too_slow leave, ahead of the full queue
+	slowOnce sync.Once
 
 	// region is the ?region= of the connect URL: the client's preferred
 	// placement region (in a cluster) when its token names none.
@@ -68,7 +72,7 @@ type outMsg struct {
 }
 
 func newSession(conn *websocket.Conn, log *slog.Logger) *session {
-	s := &session{conn: conn, log: log, out: make(chan outMsg, sendQueue), done: make(chan struct{})}
+	s := &session{conn: conn, log: log, out: make(chan outMsg, sendQueue), done: make(chan struct{}), kick: make(chan outMsg, 1)}
 	s.wg.Add(1)
 	go s.writeLoop()
 	return s
@@ -79,9 +83,19 @@ func (s *session) send(m signal.Message) {
 	case <-s.done:
 	case s.out <- outMsg{msg: m}:
 	default:
-		s.log.Warn("signaling client is not reading; disconnecting", "queued", sendQueue)
-		s.close()
+		s.dropSlow()
 	}
+}
+
+// dropSlow disconnects a client that lets its queue fill, telling it why
+// first: the leave jumps the queue, and the writer closes the socket after
+// it (or after writeTimeout, if the client reads nothing at all).
+func (s *session) dropSlow() {
+	s.slowOnce.Do(func() {
+		s.log.Warn("signaling client is not reading; disconnecting", "queued", sendQueue)
+		s.kick <- outMsg{msg: signal.Message{Type: signal.TypeLeave, Code: signal.CodeTooSlow,
+			Reason: fmt.Sprintf("%d messages waited for this client to read them", sendQueue)}, close: true}
+	})
 }
 
 // sendAndClose writes m (an error or a leave) and then closes the socket, so
@@ -109,32 +123,38 @@ func (s *session) wait() { s.wg.Wait() }
 func (s *session) writeLoop() {
 	defer s.wg.Done()
 	for {
+		var o outMsg
 		select {
-		case <-s.done:
+		case o = <-s.kick:
+		default:
+			select {
+			case <-s.done:
+				return
+			case o = <-s.kick:
+			case o = <-s.out:
+			}
+		}
+		data, err := json.Marshal(o.msg)
+		if err != nil {
+			s.log.Error("encode signaling message", "type", o.msg.Type, "err", err)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		err = s.conn.Write(ctx, websocket.MessageText, data)
+		cancel()
+		if err != nil {
+			s.close()
 			return
-		case o := <-s.out:
-			data, err := json.Marshal(o.msg)
-			if err != nil {
-				s.log.Error("encode signaling message", "type", o.msg.Type, "err", err)
-				continue
+		}
+		if o.close {
+			status := websocket.StatusNormalClosure
+			if o.msg.Type == signal.TypeError {
+				status = websocket.StatusPolicyViolation
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err = s.conn.Write(ctx, websocket.MessageText, data)
-			cancel()
-			if err != nil {
-				s.close()
-				return
-			}
-			if o.close {
-				status := websocket.StatusNormalClosure
-				if o.msg.Type == signal.TypeError {
-					status = websocket.StatusPolicyViolation
-				}
-				reason := string(o.msg.Code)
-				_ = s.conn.Close(status, reason)
-				s.close()
-				return
-			}
+			reason := string(o.msg.Code)
+			_ = s.conn.Close(status, reason)
+			s.close()
+			return
 		}
 	}
 }

@@ -27,7 +27,10 @@ type ParticipantSnapshot struct {
 	// SendPath is how packets reach the subscriber: "fast" (sealed and
 	// batched by the SFU itself) or "pion" (Pion's writer: ICE-TCP, or
 	// before DTLS is up). Empty while its subscribe connection is not up.
-	SendPath   string                 `json:"send_path,omitempty"`
+	SendPath string `json:"send_path,omitempty"`
+	// RTCPRead counts the subscriber's RTCP packets the SFU read off the
+	// socket itself (fast path) rather than through Pion.
+	RTCPRead   uint64                 `json:"rtcp_read,omitempty"`
 	Published  []TrackSnapshot        `json:"published,omitempty"`
 	Subscribed []SubscriptionSnapshot `json:"subscribed,omitempty"`
 }
@@ -108,6 +111,7 @@ func (p *Participant) snapshot(now time.Time) ParticipantSnapshot {
 	switch {
 	case p.dl != nil && p.dl.route.Load() != nil:
 		ps.SendPath = "fast"
+		ps.RTCPRead = p.dl.rtcpRead.Load()
 	case subPC != nil && subPC.ConnectionState() == webrtc.PeerConnectionStateConnected:
 		ps.SendPath = "pion"
 	}

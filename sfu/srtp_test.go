@@ -92,7 +92,7 @@ func TestAESCMOnlyPeersExchangeMedia(t *testing.T) {
 		se.SetSRTPProtectionProfiles(dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	}
 	joinCM := func(identity string) *testClient {
-		c := dialAPI(t, s, devToken(t, room, identity), clientAPI(t, cmOnly))
+		c := dialAPI(t, s, devToken(t, room, identity), clientAPIWith(t, cmOnly))
 		c.joined = c.waitFor(signal.TypeJoined, 10*time.Second)
 		c.id = c.joined.ParticipantID
 		return c

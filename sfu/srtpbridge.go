@@ -9,10 +9,10 @@ import (
 	"github.com/pion/srtp/v2"
 	"github.com/pion/webrtc/v3"
 
-	"github.com/surgertc/surge/sfu/srtpsend"
+	"github.com/surgertc/surge/sfu/srtpfast"
 )
 
-// The fast send path seals packets itself (sfu/srtpsend), so it needs the
+// The fast send path seals packets itself (sfu/srtpfast), so it needs the
 // SRTP keys Pion derived from the subscriber's DTLS handshake. Pion v3
 // keeps the DTLS connection in an unexported field of DTLSTransport and
 // offers no accessor; this file is the one place that reaches into it, by
@@ -36,49 +36,56 @@ func dtlsConnOf(t *webrtc.DTLSTransport) (*dtls.Conn, error) {
 	return (*dtls.Conn)(f.UnsafePointer()), nil
 }
 
-// sendKeys is the profile, master key and master salt this end encrypts
-// with on pc. Call it once DTLS is connected. isClient tells which half of
-// the exported keying material is ours; see dtlsClient.
-func sendKeys(pc *webrtc.PeerConnection) (srtpsend.Profile, []byte, []byte, error) {
+// sessionKeys are the SRTP master keys of one PeerConnection: ours for
+// what we send, the peer's for what it sends.
+type sessionKeys struct {
+	profile               srtpfast.Profile
+	localKey, localSalt   []byte
+	remoteKey, remoteSalt []byte
+}
+
+// srtpKeys are pc's SRTP keys. Call it once DTLS is connected.
+func srtpKeys(pc *webrtc.PeerConnection) (sessionKeys, error) {
 	// Pion writes the transport's conn without a lock, then stores the
 	// connected state atomically: seeing that state orders the read of
 	// conn after the write. Before it (an early selected-pair change) the
 	// keys do not exist yet; the connected callback asks again.
 	if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-		return 0, nil, nil, errNoDTLSConn
+		return sessionKeys{}, errNoDTLSConn
 	}
 	sctp := pc.SCTP()
 	if sctp == nil {
-		return 0, nil, nil, errNoDTLSConn
+		return sessionKeys{}, errNoDTLSConn
 	}
 	conn, err := dtlsConnOf(sctp.Transport())
 	if err != nil {
-		return 0, nil, nil, err
+		return sessionKeys{}, err
 	}
 	prof, ok := conn.SelectedSRTPProtectionProfile()
 	if !ok {
-		return 0, nil, nil, errors.New("sfu: no SRTP profile negotiated")
+		return sessionKeys{}, errors.New("sfu: no SRTP profile negotiated")
 	}
-	var sp srtpsend.Profile
+	var sp srtpfast.Profile
 	var pp srtp.ProtectionProfile
 	switch prof {
 	case dtls.SRTP_AEAD_AES_128_GCM:
-		sp, pp = srtpsend.AEADAES128GCM, srtp.ProtectionProfileAeadAes128Gcm
+		sp, pp = srtpfast.AEADAES128GCM, srtp.ProtectionProfileAeadAes128Gcm
 	case dtls.SRTP_AES128_CM_HMAC_SHA1_80:
-		sp, pp = srtpsend.AES128CMHMACSHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80
+		sp, pp = srtpfast.AES128CMHMACSHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80
 	default:
-		return 0, nil, nil, srtpsend.ErrProfile
+		return sessionKeys{}, srtpfast.ErrProfile
 	}
 	client, err := dtlsClient(pc)
 	if err != nil {
-		return 0, nil, nil, err
+		return sessionKeys{}, err
 	}
 	state := conn.ConnectionState()
 	cfg := srtp.Config{Profile: pp}
 	if err := cfg.ExtractSessionKeysFromDTLS(&state, client); err != nil {
-		return 0, nil, nil, err
+		return sessionKeys{}, err
 	}
-	return sp, cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, nil
+	k := cfg.Keys
+	return sessionKeys{sp, k.LocalMasterKey, k.LocalMasterSalt, k.RemoteMasterKey, k.RemoteMasterSalt}, nil
 }
 
 // dtlsClient reports whether this end is the DTLS client, from the remote

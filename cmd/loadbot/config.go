@@ -26,6 +26,17 @@ var flagKey = map[string]string{
 	"shaped-share":       "shaped_share",
 	"slo-p99-latency-ms": "slo.p99_latency_ms", "slo-loss-pct": "slo.loss_pct",
 	"slo-join-failure-pct": "slo.join_failure_pct", "slo-freezes-per-min": "slo.freezes_per_min",
+	"slo-jitter-ms": "slo.jitter_ms", "slo-p99-join-ms": "slo.p99_join_ms",
+	"slo-p99-first-frame-ms": "slo.p99_time_to_first_frame_ms", "slo-min-sfu-headroom-pct": "slo.sfu_cpu_headroom_pct",
+}
+
+// addSLOFlags declares the SLO limits beyond the four every scenario has
+// (monitor shares them all).
+func addSLOFlags(fs *pflag.FlagSet, d loadbot.SLO) {
+	fs.Float64("slo-jitter-ms", d.JitterMs, "SLO: max mean jitter (0: unchecked)")
+	fs.Float64("slo-p99-join-ms", d.P99JoinMs, "SLO: max p99 join time, dial to ICE connected (0: unchecked)")
+	fs.Float64("slo-p99-first-frame-ms", d.P99FirstFrameMs, "SLO: max p99 time from join to first video frame (0: unchecked)")
+	fs.Float64("slo-min-sfu-headroom-pct", d.MinSFUHeadroomPct, "SLO: min SFU CPU headroom in the busiest interval, when scraped (0: unchecked)")
 }
 
 // addScenarioFlags declares the flags of run and ramp, defaults from
@@ -64,6 +75,7 @@ func addScenarioFlags(fs *pflag.FlagSet) {
 	fs.Float64("slo-loss-pct", d.SLO.LossPct, "SLO: max loss after retransmission")
 	fs.Float64("slo-join-failure-pct", d.SLO.JoinFailurePct, "SLO: max failed joins")
 	fs.Float64("slo-freezes-per-min", d.SLO.FreezesPerMin, "SLO: max video freezes per minute")
+	addSLOFlags(fs, d.SLO)
 	fs.String("json", "", "write the JSON report to this file (- for stdout)")
 	fs.String("html", "", "write the HTML report to this file")
 	fs.String("metrics-addr", "", "serve loadbot's Prometheus metrics on this address, e.g. 127.0.0.1:9100")
@@ -92,8 +104,10 @@ func loadConfig(fs *pflag.FlagSet) (loadbot.Config, error) {
 			return cfg, fmt.Errorf("%w: %v", loadbot.ErrConfig, err)
 		}
 	}
-	if err := v.Unmarshal(&cfg); err != nil {
-		return cfg, fmt.Errorf("%w: %v", loadbot.ErrConfig, err)
+	// Exact: a misspelt key in the file is an error naming it, not a
+	// default silently kept (as surge does).
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return cfg, fmt.Errorf("%w: %s", loadbot.ErrConfig, decodeError(err))
 	}
 	// No key given anywhere: the SFU's dev key, which only a loopback SFU
 	// accepts.
@@ -102,4 +116,34 @@ func loadConfig(fs *pflag.FlagSet) (loadbot.Config, error) {
 		cfg.APIKey, cfg.APISecret = d.APIKey, d.APISecret
 	}
 	return cfg, nil
+}
+
+// decodeError turns mapstructure's multi-line report into one line, e.g.
+// "unknown key(s) in the scenario: rooms2, slo.p99_latency".
+func decodeError(err error) string {
+	msg := err.Error()
+	var unknown, other []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
+		switch {
+		case line == "" || strings.Contains(line, "error(s) decoding") || strings.HasPrefix(line, "decoding failed"):
+		case strings.Contains(line, "has invalid keys: "):
+			parent := strings.Trim(line[:strings.Index(line, " has invalid keys")], "'")
+			for _, k := range strings.Split(line[strings.Index(line, "invalid keys: ")+len("invalid keys: "):], ", ") {
+				if parent != "" {
+					k = parent + "." + k
+				}
+				unknown = append(unknown, k)
+			}
+		default:
+			other = append(other, line)
+		}
+	}
+	if len(unknown) > 0 {
+		other = append([]string{"unknown key(s) in the scenario: " + strings.Join(unknown, ", ")}, other...)
+	}
+	if len(other) == 0 {
+		return msg
+	}
+	return strings.Join(other, "; ")
 }

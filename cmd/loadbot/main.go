@@ -1,11 +1,14 @@
 // Command loadbot puts load on a Surge SFU and reports what users would
 // see: `loadbot run` holds a scenario for a duration, `loadbot ramp` grows
-// it until an SLO breaks. Flags, a YAML scenario (--config) and LOADBOT_*
-// environment variables are resolved here; package loadbot sees a plain
-// loadbot.Config.
+// it until an SLO breaks, `loadbot coordinate` and `loadbot agent` run one
+// scenario over several processes, `loadbot merge` merges finished reports
+// and `loadbot monitor` probes a deployment continuously. Flags, a YAML
+// scenario (--config) and LOADBOT_* environment variables are resolved
+// here; package loadbot sees a plain loadbot.Config.
 //
-// Exit codes: 0 SLO met, 1 the run failed, 2 bad usage, 3 SLO breached,
-// 130 interrupted (a partial report is still written).
+// Exit codes: 0 SLO met, 1 the run failed (for coordinate: an agent was
+// lost), 2 bad usage, 3 SLO breached, 4 a monitor --once probe failed at a
+// join stage, 130 interrupted (a partial report is still written).
 package main
 
 import (
@@ -88,7 +91,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(stdout, stderr), newRampCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newRampCmd(stdout, stderr), newMergeCmd(stdout, stderr),
+		newCoordinateCmd(stdout, stderr), newAgentCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
 	return root
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/surgertc/surge/loadbot"
 )
 
 func TestScenarioFileAndFlagsResolve(t *testing.T) {
@@ -68,5 +70,70 @@ func TestExitCodes(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "SLO") {
 		t.Fatalf("no table on stdout: %s", out.String())
+	}
+}
+
+// TestJSONToStdoutIsOnlyJSON: with --json - a script can pipe stdout
+// into jq; the table, progress and warnings go to stderr.
+func TestJSONToStdoutIsOnlyJSON(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := execute([]string{"run", "--url", "ws://127.0.0.1:1", "--sfu-metrics", "http://127.0.0.1:1/metrics", "--subscribers", "1",
+		"--duration", "1500ms", "--grace", "2s", "--json", "-"}, &out, &errb)
+	if code != exitSLOBreached {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	var rep map[string]any
+	dec := json.NewDecoder(&out)
+	if err := dec.Decode(&rep); err != nil || dec.More() {
+		t.Fatalf("stdout is not exactly one JSON document: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"SLO", "bots ", "warning:"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q: %s", want, errb.String())
+		}
+	}
+}
+
+func TestUnknownScenarioKeyIsNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(path, []byte("rooms: 2\nsubscriber: 3\nslo:\n  p99_latncy_ms: 100\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := execute([]string{"run", "--config", path}, &out, &errb); code != exitUsage {
+		t.Fatalf("exit %d, want %d", code, exitUsage)
+	}
+	for _, key := range []string{"subscriber", "slo.p99_latncy_ms"} {
+		if !strings.Contains(errb.String(), key) {
+			t.Errorf("error does not name %q: %s", key, errb.String())
+		}
+	}
+}
+
+func TestEverySLOHasAFlagAndAKey(t *testing.T) {
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	addScenarioFlags(fs)
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	yaml := "slo:\n  jitter_ms: 30\n  p99_join_ms: 2000\n  p99_time_to_first_frame_ms: 3000\n  sfu_cpu_headroom_pct: 20\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse([]string{"--config", path, "--slo-p99-latency-ms", "90", "--slo-loss-pct", "0.5",
+		"--slo-join-failure-pct", "2", "--slo-freezes-per-min", "0.5", "--slo-jitter-ms", "25"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := loadbot.SLO{P99LatencyMs: 90, LossPct: 0.5, JoinFailurePct: 2, FreezesPerMin: 0.5, JitterMs: 25,
+		P99JoinMs: 2000, P99FirstFrameMs: 3000, MinSFUHeadroomPct: 20}
+	if cfg.SLO != want {
+		t.Fatalf("SLO %+v, want %+v", cfg.SLO, want)
+	}
+	for _, f := range []string{"slo-p99-join-ms", "slo-p99-first-frame-ms", "slo-min-sfu-headroom-pct"} {
+		if fs.Lookup(f) == nil {
+			t.Errorf("no --%s", f)
+		}
 	}
 }

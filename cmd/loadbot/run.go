@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/surgertc/surge/loadbot"
@@ -56,6 +52,7 @@ func newRampCmd(stdout, stderr io.Writer) *cobra.Command {
 	fs.DurationVar(&rc.StepDuration, "step-duration", 20*time.Second, "measured time per step, after its joins")
 	fs.IntVar(&rc.MaxSteps, "max-steps", 10, "stop after this many steps")
 	fs.IntVar(&rc.MaxBots, "max-bots", 0, fmt.Sprintf("stop before exceeding this many bots (default and limit %d)", loadbot.MaxBotsPerProcess))
+	fs.IntVar(&rc.MaxBisectSteps, "bisect-steps", 6, "after the first breach, at most this many steps bisect between the last load that held and the first that broke (0: off)")
 	return cmd
 }
 
@@ -67,9 +64,12 @@ func runLoad(cmd *cobra.Command, stdout, stderr io.Writer, rc *loadbot.RampConfi
 		return err
 	}
 	verbose, _ := fs.GetBool("verbose")
+	// With --json - stdout carries the JSON alone; everything a person
+	// reads goes to stderr.
+	human := humanOut(fs, stdout, stderr)
 	opts := []loadbot.Option{
 		loadbot.WithLogger(logger(stderr, verbose)),
-		loadbot.WithProgress(stdout, isTerminal(stdout)),
+		loadbot.WithProgress(human, isTerminal(human)),
 	}
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = loadbot.RandomInstanceID()
@@ -93,10 +93,20 @@ func runLoad(cmd *cobra.Command, stdout, stderr io.Writer, rc *loadbot.RampConfi
 	} else {
 		res, err = r.Run(ctx)
 	}
+	return finish(fs, stdout, human, res, err, ctx.Err() != nil)
+}
+
+// finish writes the reports of a finished run (res nil: none could be
+// made) and turns its outcome into the exit code: 1 when it failed, 3 when
+// the SLO broke, 130 when interrupted.
+func finish(fs flagGetter, stdout, human io.Writer, res *loadbot.Result, err error, interrupted bool) error {
 	if res == nil {
+		if errors.Is(err, loadbot.ErrConfig) {
+			return err
+		}
 		return &exitError{code: exitFailed, err: err}
 	}
-	if werr := writeReports(fs, stdout, res); werr != nil {
+	if werr := writeReports(fs, stdout, human, res.Report, res.Dropped); werr != nil {
 		return &exitError{code: exitFailed, err: werr}
 	}
 	switch {
@@ -104,7 +114,7 @@ func runLoad(cmd *cobra.Command, stdout, stderr io.Writer, rc *loadbot.RampConfi
 		return &exitError{code: exitFailed, err: err}
 	case !res.Report.Summary.SLO.Passed:
 		return &exitError{code: exitSLOBreached}
-	case res.Report.Partial && ctx.Err() != nil:
+	case res.Report.Partial && interrupted:
 		return &exitError{code: exitInterrupted, err: errors.New("interrupted: the report is partial")}
 	}
 	return nil
@@ -114,27 +124,41 @@ type flagGetter interface {
 	GetString(string) (string, error)
 }
 
-// writeReports prints the table and writes --json and --html.
-func writeReports(fs flagGetter, stdout io.Writer, res *loadbot.Result) error {
-	rep := &res.Report
-	if err := report.WriteTable(stdout, rep); err != nil {
+// humanOut is where the table and progress go: stdout, unless the JSON
+// report does.
+func humanOut(fs flagGetter, stdout, stderr io.Writer) io.Writer {
+	if path, _ := fs.GetString("json"); path == "-" {
+		return stderr
+	}
+	return stdout
+}
+
+// writeReports prints the table to human and writes --json (- is stdout)
+// and --html.
+func writeReports(fs flagGetter, stdout, human io.Writer, rep report.Report, dropped map[string]int) error {
+	if err := report.WriteTable(human, &rep); err != nil {
 		return err
 	}
-	if len(res.Dropped) > 0 {
-		keys := make([]string, 0, len(res.Dropped))
-		for k := range res.Dropped {
+	if len(dropped) > 0 {
+		keys := make([]string, 0, len(dropped))
+		for k := range dropped {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		fmt.Fprint(stdout, "sessions ended early:")
+		fmt.Fprint(human, "sessions ended early:")
 		for _, k := range keys {
-			fmt.Fprintf(stdout, " %s %d", k, res.Dropped[k])
+			fmt.Fprintf(human, " %s %d", k, dropped[k])
 		}
-		fmt.Fprintln(stdout)
+		fmt.Fprintln(human)
 	}
-	for _, w := range res.Warnings {
-		fmt.Fprintln(stdout, "warning:", w)
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(human, "warning:", w)
 	}
+	return writeFiles(fs, stdout, &rep)
+}
+
+// writeFiles writes --json and --html.
+func writeFiles(fs flagGetter, stdout io.Writer, rep *report.Report) error {
 	if path, _ := fs.GetString("json"); path != "" {
 		if err := writeFile(path, stdout, func(w io.Writer) error { return report.WriteJSON(w, rep) }); err != nil {
 			return fmt.Errorf("write JSON report: %w", err)
@@ -169,25 +193,9 @@ func serveMetrics(addr, instance string, stderr io.Writer) (func(), *metrics.Loa
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.NewLoadbot(reg, prometheus.Labels{"instance_id": instance})
-	ln, err := net.Listen("tcp", addr)
+	stop, err := serveRegistry(addr, reg, stderr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+		return nil, nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(stderr, "loadbot: metrics server:", err)
-		}
-	}()
-	fmt.Fprintf(stderr, "loadbot: metrics on http://%s/metrics\n", ln.Addr())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}, m, nil
+	return stop, m, nil
 }

@@ -44,7 +44,14 @@ func defaultFileConfig() fileConfig {
 var descriptions = map[string]string{
 	"listen_addr":                     "public HTTP listener: WebSocket signaling at /rtc",
 	"admin_addr":                      "admin listener: /metrics, /healthz, /readyz, /debug/pprof/",
-	"keys":                            "API keys as key:secret, comma-separated; empty uses the built-in dev key (loopback only)",
+	"keys":                            "API keys as key:secret, comma-separated; empty uses the built-in dev key (loopback only). File or SURGE_KEYS only",
+	"admin.token":                     "bearer token the admin listener requires (all but /healthz, /readyz); required when admin_addr is not loopback. File or SURGE_ADMIN_TOKEN only",
+	"peer.max_signal_per_second":      "signaling messages per second one client may send (bursts of twice that); more get rate_limited",
+	"peer.max_rtcp_per_second":        "RTCP packets per second one PeerConnection may send; more are dropped",
+	"peer.max_bytes_per_second":       "bytes per second one PeerConnection may send, media included; more are dropped",
+	"peer.max_unknown_ssrcs":          "SRTP streams a PeerConnection may open at a time that its SDP did not declare and the SFU has not read yet",
+	"peer.unknown_ssrc_timeout":       "how long such a stream may stay unread before its SSRC is rejected",
+	"forward.rtx_share":               "retransmitted bytes per subscriber track, as a fraction of the media bytes it is sent",
 	"rtc.udp_addr":                    "the one UDP address all media uses (ICE UDP mux)",
 	"rtc.nat_1to1_ips":                "public IPs advertised as host candidates behind a 1:1 NAT, comma-separated",
 	"rtc.ice_servers":                 `STUN/TURN servers handed to clients, as JSON: [{"urls":["stun:host:3478"]}]`,
@@ -107,6 +114,23 @@ var descriptions = map[string]string{
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
+// secretKeys are read only from the config file and the environment. A
+// command line is readable by every local user (ps, /proc) and was served
+// by the admin listener's /debug/pprof/cmdline; their flags exist only to
+// refuse them with a message that says where the value belongs.
+var secretKeys = map[string]bool{"keys": true, "admin.token": true}
+
+// refuseSecretFlags returns an error if a secret key was set as a flag.
+func refuseSecretFlags(fs *pflag.FlagSet) error {
+	for k := range secretKeys {
+		if fl := fs.Lookup(k); fl != nil && fl.Changed {
+			env := envPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(k))
+			return fmt.Errorf("--%s is not accepted on the command line, where any local user (and pprof's cmdline) can read it: set %s or %s in the --config file", k, env, k)
+		}
+	}
+	return nil
+}
+
 // configField is one leaf of the configuration: a key such as rtc.udp_addr,
 // the Go type it decodes into and its default.
 type configField struct {
@@ -159,6 +183,11 @@ func walkConfig(v reflect.Value, prefix string, out *[]configField) {
 // mechanically related, with the built-in default shown in --help.
 func addConfigFlags(fs *pflag.FlagSet, fields []configField) {
 	for _, f := range fields {
+		if secretKeys[f.Key] {
+			fs.String(f.Key, "", "refused: give it in the config file or the environment")
+			_ = fs.MarkHidden(f.Key)
+			continue
+		}
 		desc, ok := descriptions[f.Key]
 		if !ok {
 			desc = "see configs/sfu.yaml"
@@ -259,8 +288,11 @@ func loadConfig(path string, fs *pflag.FlagSet) (fileConfig, error) {
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
 	if fs != nil {
+		if err := refuseSecretFlags(fs); err != nil {
+			return cfg, err
+		}
 		for _, f := range fields {
-			if fl := fs.Lookup(f.Key); fl != nil {
+			if fl := fs.Lookup(f.Key); fl != nil && !secretKeys[f.Key] {
 				if err := v.BindPFlag(f.Key, fl); err != nil {
 					return cfg, err
 				}

@@ -137,15 +137,15 @@ rtc:
 	}
 
 	cmd := newServeCmd()
-	if err := cmd.Flags().Parse([]string{"--keys=APIflag:x", "--rtc.nat_1to1_ips=198.51.100.7", "--rtc.h264"}); err != nil {
+	if err := cmd.Flags().Parse([]string{"--rtc.nat_1to1_ips=198.51.100.7", "--rtc.h264"}); err != nil {
 		t.Fatal(err)
 	}
 	fc, err = loadConfig(path, cmd.Flags())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]string{"APIflag": "x"}; !reflect.DeepEqual(fc.Keys, want) {
-		t.Errorf("flag keys = %v", fc.Keys)
+	if want := map[string]string{"APIfile": "secret"}; !reflect.DeepEqual(fc.Keys, want) {
+		t.Errorf("keys = %v after flags", fc.Keys)
 	}
 	if !fc.RTC.H264 || len(fc.RTC.NAT1To1IPs) != 1 {
 		t.Errorf("flags not applied: %+v", fc.RTC)

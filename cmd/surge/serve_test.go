@@ -51,6 +51,12 @@ func TestServeHelpListsEveryConfigKey(t *testing.T) {
 		t.Fatalf("walked only %d keys: %v", len(keys), keys)
 	}
 	for _, k := range keys {
+		if secretKeys[k] {
+			if strings.Contains(out.String(), "--"+k+" ") {
+				t.Errorf("serve --help offers --%s, which is refused", k)
+			}
+			continue
+		}
 		if !strings.Contains(out.String(), "--"+k+" ") {
 			t.Errorf("serve --help does not list --%s", k)
 		}
@@ -142,6 +148,23 @@ func TestShutdownSecondSignalForcesClose(t *testing.T) {
 	}
 	if f.closed != 1 {
 		t.Errorf("Close called %d times, want 1", f.closed)
+	}
+}
+
+// Issue 15, harm 4: `surge serve --keys k:s` put the secret on the command
+// line, which /debug/pprof/cmdline served. Secrets are refused as flags.
+func TestServeRefusesSecretsOnTheCommandLine(t *testing.T) {
+	for _, arg := range []string{"--keys=k:s", "--admin.token=t0p"} {
+		var out bytes.Buffer
+		root := newRootCmd(&out, &out)
+		root.SetArgs([]string{"serve", arg, "--listen_addr=127.0.0.1:0", "--admin_addr=127.0.0.1:0", "--rtc.udp_addr=127.0.0.1:0"})
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), "SURGE_") {
+			t.Errorf("%s: err = %v, want a refusal naming the environment variable", arg, err)
+		}
+		if strings.Contains(out.String(), "k:s") || strings.Contains(out.String(), "t0p") || (err != nil && (strings.Contains(err.Error(), "k:s") || strings.Contains(err.Error(), "t0p"))) {
+			t.Errorf("%s: the secret was echoed back", arg)
+		}
 	}
 }
 

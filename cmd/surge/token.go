@@ -32,6 +32,9 @@ built-in dev key, which only a server without configured keys accepts.
 instead of a join: for every room, or with --room for that one only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ttl <= 0 {
+				return fmt.Errorf("--ttl=%s: a token must be valid for a positive duration (e.g. --ttl 1h)", ttl)
+			}
 			path := configPath(cmd)
 			key, secret, err := signingKey(path, apiKey, apiSecret)
 			if err != nil {

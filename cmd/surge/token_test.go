@@ -101,3 +101,16 @@ func TestVersionNamesBuild(t *testing.T) {
 		t.Errorf("version output %q", out.String())
 	}
 }
+
+// Issue 15, harm 5: `surge token --ttl=-1h` printed an expired token.
+func TestTokenRefusesNonPositiveTTL(t *testing.T) {
+	for _, ttl := range []string{"-1h", "0s"} {
+		out, err := runToken(t, "--room", "r", "--identity", "a", "--ttl="+ttl)
+		if err == nil || !strings.Contains(err.Error(), "positive") {
+			t.Errorf("--ttl=%s: err = %v, want a refusal that says the TTL must be positive", ttl, err)
+		}
+		if out != "" {
+			t.Errorf("--ttl=%s printed %q", ttl, out)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -18,65 +19,150 @@ func Build(in Input) Report {
 		Rooms:     make([]Room, 0, len(in.Rooms)),
 		Timeline:  in.Timeline,
 		Steps:     in.Steps,
+		SLO:       in.SLO,
+		Warnings:  in.Warnings,
 	}
 	if r.Timeline == nil {
 		r.Timeline = []Point{}
 	}
+	for i := range in.Rooms {
+		r.Rooms = append(r.Rooms, buildRoom(&in.Rooms[i]))
+	}
+	s := &r.Summary
+	s.Bots.Target = in.TargetBots
+	s.SFU = buildSFU(in.SFU)
+	s.Loadbot = Loadbot{
+		CPUCores:   round(in.Loadbot.CPUCores, 3),
+		Bottleneck: in.Loadbot.Cores > 0 && in.Loadbot.CPUCores >= BottleneckShare*float64(in.Loadbot.Cores),
+	}
+	// Build's own rooms always carry valid raw data.
+	_ = r.summarise()
+	if len(in.Steps) > 0 {
+		// Present for every ramp, zero when not even the first step held,
+		// so its absence alone means "this was a run".
+		c, _ := Capacity(in.Steps)
+		c.CPUFit = FitCPU(in.Steps, s.SFU.GOMAXPROCS)
+		r.Capacity = &c
+	}
+	return r
+}
+
+func buildRoom(ri *RoomInput) Room {
+	room := Room{Name: ri.Name, Bots: make([]Bot, 0, len(ri.Bots)), Timeline: ri.Timeline,
+		LatencyClock: ri.Clock.Source, LatencyNote: ri.Clock.Note}
+	if room.LatencyClock == "" {
+		room.LatencyClock = ClockSameProcess
+	}
+	var ra stats.Aggregate
+	var gaps stats.Histogram
+	var bitrateSum float64
+	var bitrateBots int
+	for i := range ri.Bots {
+		bi := &ri.Bots[i]
+		for _, g := range bi.Reconnect.MediaGaps {
+			gaps.Record(g)
+		}
+		if bi.Publisher {
+			room.Publishers++
+		} else {
+			room.Subscribers++
+		}
+		bot, ba, _ := buildBot(bi)
+		room.Bots = append(room.Bots, bot)
+		if bi.Publisher {
+			continue
+		}
+		ra.Merge(&ba)
+		if ba.Tracks > 0 {
+			bitrateSum += botBitrate(bi.Tracks)
+			bitrateBots++
+		}
+	}
+	room.Raw = rawOf(&ra, bitrateSum, bitrateBots)
+	if gaps.Count() > 0 {
+		g := histOf(&gaps)
+		room.Raw.MediaGaps = &g
+	}
+	room.fill(&ra)
+	return room
+}
+
+// fill sets the room's figures from its aggregate.
+func (room *Room) fill(ra *stats.Aggregate) {
+	room.LatencyMs = latency(&ra.Latency)
+	room.LossPct = round(ra.LossPct(), 3)
+	room.JitterMs = round(ra.JitterMs(), 2)
+	room.Freezes = freezes(ra)
+	room.Layers = layers(ra.LayerTime)
+}
+
+// summarise computes the summary from the rooms — their raw aggregates and
+// bot rows — keeping Bots.Target, Bots.Lost, SFU and Loadbot as set. Every
+// summary figure comes from here, so a merged report and a single one are
+// computed alike: a new summary field must be derivable from the rooms.
+func (r *Report) summarise() error {
+	s := &r.Summary
+	target, lost, sfu, lb := s.Bots.Target, s.Bots.Lost, s.SFU, s.Loadbot
+	*s = Summary{SFU: sfu, Loadbot: lb}
+	s.Bots.Lost = lost
 
 	var all stats.Aggregate
 	var joins, ttff, gaps stats.Histogram
 	failures := map[string]int{}
 	var bitrateSum float64
-	var bitrateBots int
-	s := &r.Summary
-	s.Bots.Target = in.TargetBots
-
-	for _, ri := range in.Rooms {
-		room := Room{Name: ri.Name, Bots: make([]Bot, 0, len(ri.Bots))}
-		var ra stats.Aggregate
-		for i := range ri.Bots {
-			bi := &ri.Bots[i]
-			if bi.Publisher {
-				room.Publishers++
-			} else {
-				room.Subscribers++
+	var bitrateBots, absent, measured int
+	var note string
+	for i := range r.Rooms {
+		room := &r.Rooms[i]
+		if room.Raw != nil {
+			a, err := room.Raw.aggregate()
+			if err != nil {
+				return errRaw("room "+room.Name, err)
 			}
-			if bi.JoinFailure != "" {
+			all.Merge(&a)
+			bitrateSum += room.Raw.BitrateSumKbps
+			bitrateBots += room.Raw.BitrateBots
+		}
+		switch room.LatencyClock {
+		case ClockAbsent, ClockPartial:
+			absent++
+			if note == "" {
+				note = room.LatencyNote
+			}
+			if room.LatencyClock == ClockPartial {
+				measured++
+			}
+		default:
+			measured++
+		}
+		if room.Raw != nil && room.Raw.MediaGaps != nil {
+			g, err := room.Raw.MediaGaps.histogram()
+			if err != nil {
+				return errRaw("room "+room.Name, err)
+			}
+			gaps.Merge(&g)
+		}
+		for i := range room.Bots {
+			b := &room.Bots[i]
+			addReconnects(s, b)
+			if b.JoinFailure != "" {
 				s.Bots.Failed++
-				failures[bi.JoinFailure]++
-			} else {
-				s.Bots.Connected++
-				if d := bi.joinDuration(); d > 0 {
-					joins.Record(d)
-				}
-			}
-			bot, ba, first := buildBot(bi)
-			room.Bots = append(room.Bots, bot)
-			addReconnects(s, &gaps, &bi.Reconnect)
-			if bi.Publisher {
+				failures[b.JoinFailure]++
 				continue
 			}
-			ra.Merge(&ba)
-			if first > 0 {
-				ttff.Record(first)
+			s.Bots.Connected++
+			if b.JoinMs > 0 {
+				joins.Record(fromMs(b.JoinMs))
 			}
-			if ba.Tracks > 0 {
-				bitrateSum += botBitrate(bi.Tracks)
-				bitrateBots++
+			if b.Role != "publisher" && b.TimeToFirstFrameMs > 0 {
+				ttff.Record(fromMs(b.TimeToFirstFrameMs))
 			}
 		}
-		room.LatencyMs = latency(&ra.Latency)
-		room.LossPct = round(ra.LossPct(), 3)
-		room.JitterMs = round(ra.JitterMs(), 2)
-		room.Freezes = freezes(&ra)
-		room.Layers = layers(ra.LayerTime)
-		r.Rooms = append(r.Rooms, room)
-		all.Merge(&ra)
 	}
+	s.Bots.Target = target
 	if s.Bots.Target == 0 {
-		s.Bots.Target = s.Bots.Connected + s.Bots.Failed
+		s.Bots.Target = s.Bots.Connected + s.Bots.Failed + s.Bots.Lost
 	}
-
 	s.JoinMs = P50P95P99{P50: ms(joins.Quantile(0.5)), P95: ms(joins.Quantile(0.95)), P99: ms(joins.Quantile(0.99))}
 	s.JoinFailures = failures
 	s.LatencyMs = latency(&all.Latency)
@@ -90,35 +176,30 @@ func Build(in Input) Report {
 	s.NACKsSent = all.NACKsSent
 	s.PLIsSent = all.PLIsSent
 	s.TimeToFirstFrameMs = P50P99{P50: ms(ttff.Quantile(0.5)), P99: ms(ttff.Quantile(0.99))}
+	s.ClockSkew = ClockSkew{Packets: all.ClockSkewed, MaxMs: ms(all.MaxClockSkew)}
 	s.MediaGapMs = P50P99Max{P50: ms(gaps.Quantile(0.5)), P99: ms(gaps.Quantile(0.99)), Max: ms(gaps.Max())}
-	s.SFU = buildSFU(in.SFU)
-	s.Loadbot = Loadbot{
-		CPUCores:   round(in.Loadbot.CPUCores, 3),
-		Bottleneck: in.Loadbot.Cores > 0 && in.Loadbot.CPUCores >= BottleneckShare*float64(in.Loadbot.Cores),
+	if absent > 0 {
+		if measured == 0 {
+			s.LatencyNote = "latency absent: " + note
+		} else {
+			s.LatencyNote = fmt.Sprintf("latency covers only the subscribers that share a clock with their publishers; absent for %d of %d rooms in whole or part: %s", absent, len(r.Rooms), note)
+		}
 	}
-	s.SLO.Passed, s.SLO.Breaches = Evaluate(in.SLO, *s)
-
-	if len(in.Steps) > 0 {
-		// Present for every ramp, zero when not even the first step held,
-		// so its absence alone means "this was a run".
-		c, _ := Capacity(in.Steps)
-		r.Capacity = &c
-	}
-	return r
+	s.SLO.Passed, s.SLO.Breaches = Evaluate(r.SLO, *s)
+	return nil
 }
 
-// addReconnects adds one bot's redirects, reconnects and gaps to the summary.
-func addReconnects(s *Summary, gaps *stats.Histogram, rc *ReconnectInput) {
-	s.Redirects += rc.Redirects
-	s.Reconnects += rc.Reconnects
-	if rc.Reconnects > 0 {
+func fromMs(v float64) time.Duration { return time.Duration(math.Round(v * float64(time.Millisecond))) }
+
+// addReconnects adds one bot row's redirects and reconnects to the summary.
+func addReconnects(s *Summary, b *Bot) {
+	s.Redirects += b.Redirects
+	s.Reconnects += b.Reconnects
+	if b.Reconnects > 0 {
 		s.ReconnectedBots++
 	}
-	if rc.MediaLost {
+	if b.MediaLost {
 		s.MediaLostBots++
-	}
-	for _, g := range rc.MediaGaps {
-		gaps.Record(g)
 	}
 }
 
@@ -137,6 +218,8 @@ func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
 	if bi.JoinFailure == "" {
 		b.JoinMs = ms(bi.joinDuration())
 	}
+	b.JoinStagesMs = JoinStages{WSOpen: ms(bi.Join.WSOpen), Joined: ms(bi.Join.Joined),
+		ICEConnected: ms(bi.Join.ICEConnected), FirstMedia: ms(bi.Join.FirstMedia)}
 	var a stats.Aggregate
 	var firstVideo, firstAny time.Duration
 	for i := range bi.Tracks {

@@ -84,6 +84,9 @@ func sampleInput() Input {
 	}
 	for i := 1; i <= 5; i++ {
 		in.Timeline = append(in.Timeline, NewPoint(time.Duration(i)*2*time.Second, 7, &agg, 1.5+float64(i)/10))
+		for r := range in.Rooms {
+			in.Rooms[r].Timeline = append(in.Rooms[r].Timeline, NewRoomPoint(time.Duration(i)*2*time.Second, &agg))
+		}
 	}
 	return in
 }

@@ -26,7 +26,16 @@ type htmlPage struct {
 	Duration                       string
 	LatencyChart, LayerChart       template.HTML
 	RampCPUChart, RampLatencyChart template.HTML
+	// RoomCharts are the per-room small multiples; RoomChartsNote says
+	// when only the first rooms are drawn.
+	RoomCharts     []template.HTML
+	RoomChartsNote string
+	CapacityChart  template.HTML
 }
+
+// MaxRoomCharts bounds the small multiples: past a few dozen, a grid of
+// charts stops being readable and the rooms table says more.
+const MaxRoomCharts = 24
 
 // Chart colours, picked to stay apart for the common colour-blindnesses.
 const (
@@ -73,5 +82,80 @@ func WriteHTML(w io.Writer, r *Report) error {
 			{name: "p99", color: colorP99, x: bots, y: sp99},
 		})
 	}
+	p.RoomCharts, p.RoomChartsNote = roomCharts(r)
+	p.CapacityChart = capacityChart(r)
 	return htmlTemplate.Execute(w, p)
+}
+
+// roomCharts draws one small latency chart per room, on one shared y
+// scale so that rooms compare at a glance.
+func roomCharts(r *Report) ([]template.HTML, string) {
+	var ymax float64
+	n := 0
+	for _, room := range r.Rooms {
+		if len(room.Timeline) > 0 {
+			n++
+			for _, pt := range room.Timeline {
+				ymax = max(ymax, pt.LatencyMs.P99)
+			}
+		}
+	}
+	if n < 2 {
+		return nil, "" // one room: the run's own chart is that room's
+	}
+	ymax = niceCeil(ymax)
+	var out []template.HTML
+	for _, room := range r.Rooms {
+		if len(room.Timeline) == 0 {
+			continue
+		}
+		if len(out) == MaxRoomCharts {
+			break
+		}
+		m := len(room.Timeline)
+		t, p50, p99 := make([]float64, m), make([]float64, m), make([]float64, m)
+		for i, pt := range room.Timeline {
+			t[i], p50[i], p99[i] = pt.TS, pt.LatencyMs.P50, pt.LatencyMs.P99
+		}
+		out = append(out, drawChart(room.Name+" latency (ms)", "time (s)", "ms", []series{
+			{name: "p50", color: colorP50, x: t, y: p50},
+			{name: "p99", color: colorP99, x: t, y: p99},
+		}, chartOpts{w: 260, h: 150, small: true, ymax: ymax}))
+	}
+	note := ""
+	if n > len(out) {
+		note = fmt.Sprintf("first %d of %d rooms", len(out), n)
+	}
+	return out, note
+}
+
+// capacityChart draws the ramp's SFU CPU (as a share of its cores) against
+// subscribers, the fitted line, and where the line reaches 80 %.
+func capacityChart(r *Report) template.HTML {
+	if r.Capacity == nil || r.Capacity.CPUFit == nil {
+		return ""
+	}
+	f := r.Capacity.CPUFit
+	cores := float64(f.GOMAXPROCS)
+	var xs, ys []float64
+	xmax := 0.0
+	for _, s := range r.Steps {
+		if s.SFUScraped {
+			x := float64(s.Rooms * s.Subscribers)
+			xs, ys = append(xs, x), append(ys, s.SFUCPUCores/cores*100)
+			xmax = max(xmax, x)
+		}
+	}
+	o := chartOpts{hline: &refLine{y: ProjectAtShare * 100, label: "80 % CPU"}}
+	end := xmax
+	if f.ProjectedSubscribers > 0 {
+		end = max(end, f.ProjectedSubscribers)
+		o.mark = &markPoint{x: f.ProjectedSubscribers, y: ProjectAtShare * 100,
+			label: fmt.Sprintf("≈ %.0f subscribers", f.ProjectedSubscribers)}
+	}
+	line := func(x float64) float64 { return (f.InterceptCores + f.SlopeCores*x) / cores * 100 }
+	return drawChart("Capacity: SFU CPU against subscribers", "subscribers", "% of SFU cores", []series{
+		{name: "steps", color: colorCPU, x: xs, y: ys, dots: true},
+		{name: "fit", color: colorP50, x: []float64{0, end}, y: []float64{max(line(0), 0), line(end)}, dashed: true},
+	}, o)
 }

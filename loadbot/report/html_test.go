@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -66,9 +67,11 @@ func TestHTMLIsSelfContained(t *testing.T) {
 			if scripts != 0 {
 				t.Errorf("%d script/link/img-like elements", scripts)
 			}
-			wantSVG := 2
+			// Latency and layers, two rooms' small multiples; a ramp adds
+			// CPU, latency against load and the capacity curve.
+			wantSVG := 4
 			if name == "ramp" {
-				wantSVG = 4
+				wantSVG = 7
 			}
 			if svgs != wantSVG {
 				t.Errorf("%d <svg> charts, want %d", svgs, wantSVG)
@@ -87,6 +90,12 @@ func TestHTMLIsSelfContained(t *testing.T) {
 			}
 			if name == "ramp" && !strings.Contains(page, "step 2 held") {
 				t.Error("ramp page lacks the capacity")
+			}
+			if !strings.Contains(page, "Latency per room") || !strings.Contains(page, "room-1 latency (ms)") {
+				t.Error("page lacks the per-room small multiples")
+			}
+			if name == "ramp" && !strings.Contains(page, "Capacity: SFU CPU against subscribers") {
+				t.Error("ramp page lacks the capacity curve")
 			}
 		})
 	}
@@ -129,5 +138,39 @@ func TestWriteTable(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Log("\n" + out)
+	}
+}
+
+// TestCapacityCurveShowsTheProjection: the curve plots each step's SFU CPU
+// share, the fitted line and the projected subscribers at 80 % CPU.
+func TestCapacityCurveShowsTheProjection(t *testing.T) {
+	r := rampReport()
+	for i := range r.Steps {
+		r.Steps[i].SFUCPUCores = 0.2 + 0.1*float64(r.Steps[i].Rooms*r.Steps[i].Subscribers)/3
+	}
+	r.Capacity.CPUFit = FitCPU(r.Steps, 4)
+	// 0.2 + 0.1/3 × n = 3.2 cores at n = 90 subscribers.
+	if f := r.Capacity.CPUFit; f == nil || !near(f.ProjectedSubscribers, 90, 0.01) {
+		t.Fatalf("fit %+v", f)
+	}
+	page := renderHTML(t, &r)
+	for _, want := range []string{"≈ 90 subscribers", "80 % CPU", `stroke-dasharray="6 4"`, "80 % of 4 cores at ≈ 90 subscribers"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("capacity curve lacks %q", want)
+		}
+	}
+}
+
+func TestRoomChartsAreBounded(t *testing.T) {
+	r := Build(sampleInput())
+	room := r.Rooms[0]
+	r.Rooms = nil
+	for i := 0; i < MaxRoomCharts+6; i++ {
+		room.Name = fmt.Sprintf("room-%02d", i)
+		r.Rooms = append(r.Rooms, room)
+	}
+	charts, note := roomCharts(&r)
+	if len(charts) != MaxRoomCharts || note != fmt.Sprintf("first %d of %d rooms", MaxRoomCharts, MaxRoomCharts+6) {
+		t.Fatalf("%d charts, note %q", len(charts), note)
 	}
 }

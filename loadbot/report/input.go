@@ -27,12 +27,26 @@ type Input struct {
 	// Steps are the ramp's steps so far (NewStep); nil for a run.
 	Steps []Step
 	SLO   SLO
+	// Warnings go into the report as they are.
+	Warnings []string
 }
 
 // RoomInput is one room and its bots.
 type RoomInput struct {
 	Name string
 	Bots []BotInput
+	// Clock is how this process's subscribers' clocks relate to the
+	// publishers'; zero: same_process.
+	Clock RoomClock
+	// Timeline is the room's, built with NewRoomPoint.
+	Timeline []RoomPoint
+}
+
+// RoomClock is a room's latency clock source and a note for the reader
+// (the measured offset, or why latency is absent).
+type RoomClock struct {
+	Source string
+	Note   string
 }
 
 // BotInput is one bot's results.
@@ -140,5 +154,6 @@ func NewPoint(t time.Duration, bots int, interval *stats.Aggregate, sfuCPUCores 
 		},
 		LossPct:     round(interval.LossPct(), 3),
 		SFUCPUCores: round(sfuCPUCores, 3),
+		Raw:         pointRawOf(interval),
 	}
 }

@@ -1,5 +1,13 @@
 package report
 
+import "math"
+
+// Step phases.
+const (
+	PhaseRamp   = "ramp"
+	PhaseBisect = "bisect"
+)
+
 // Load is the size of one ramp step.
 type Load struct {
 	Rooms       int
@@ -69,32 +77,61 @@ func NextStep(r Ramp, steps []Step) (Decision, Load) {
 	return Continue, next
 }
 
-// Capacity returns the last step of the passing run of steps from the
-// first one: the load that held. ok is false when the first step failed.
+// Capacity returns the largest load that held below the smallest load that
+// broke (a step that holds above a broken one is noise, not capacity).
+// ok is false when no step below the first breach held.
 func Capacity(steps []Step) (c CapacityStep, ok bool) {
+	upper := math.MaxInt
 	for _, s := range steps {
-		if !s.Passed {
-			break
+		if !s.Passed && s.Bots < upper {
+			upper = s.Bots
 		}
-		c, ok = CapacityStep{Step: s.Step, Bots: s.Bots, Rooms: s.Rooms, Subscribers: s.Subscribers}, true
+	}
+	for _, s := range steps {
+		if s.Passed && s.Bots < upper && (!ok || s.Bots > c.Bots) {
+			c, ok = CapacityStep{Step: s.Step, Bots: s.Bots, Rooms: s.Rooms, Subscribers: s.Subscribers}, true
+		}
+	}
+	if upper != math.MaxInt {
+		c.UpperBots = upper
 	}
 	return c, ok
+}
+
+// Bisect returns the load halfway between good (held) and bad (broke),
+// rounded down to whole rooms and subscribers; ok is false when no load
+// lies strictly between them, i.e. the capacity is known to one unit.
+func Bisect(good, bad Load) (Load, bool) {
+	mid := Load{
+		Rooms:       (good.Rooms + bad.Rooms) / 2,
+		Publishers:  (good.Publishers + bad.Publishers) / 2,
+		Subscribers: (good.Subscribers + bad.Subscribers) / 2,
+	}
+	if mid.Bots() <= good.Bots() || mid.Bots() >= bad.Bots() {
+		return Load{}, false
+	}
+	return mid, true
 }
 
 // NewStep records step number n (from 1), run at load, from its summary;
 // the verdict is taken from the summary's SLO field.
 func NewStep(n int, load Load, s Summary) Step {
 	return Step{
-		Step:           n,
-		Rooms:          load.Rooms,
-		Subscribers:    load.Subscribers,
-		Bots:           load.Bots(),
-		LatencyMs:      s.LatencyMs,
-		LossPct:        s.LossPct,
-		JoinFailurePct: round(s.Bots.JoinFailurePct(), 3),
-		Freezes:        s.Freezes.Count,
-		SFUCPUCores:    s.SFU.CPUCores,
-		Passed:         s.SLO.Passed,
-		Breaches:       append([]Breach{}, s.SLO.Breaches...),
+		Step:              n,
+		Phase:             PhaseRamp,
+		Rooms:             load.Rooms,
+		Publishers:        load.Publishers,
+		Subscribers:       load.Subscribers,
+		Bots:              load.Bots(),
+		LatencyMs:         s.LatencyMs,
+		LossPct:           s.LossPct,
+		JoinFailurePct:    round(s.Bots.JoinFailurePct(), 3),
+		Freezes:           s.Freezes.Count,
+		SFUCPUCores:       s.SFU.CPUCores,
+		SFUCPUHeadroomPct: s.SFU.CPUHeadroomPct,
+		SFUScraped:        s.SFU.Scraped,
+		JitterMs:          s.JitterMs,
+		Passed:            s.SLO.Passed,
+		Breaches:          append([]Breach{}, s.SLO.Breaches...),
 	}
 }

@@ -27,7 +27,37 @@ type Report struct {
 	Timeline  []Point       `json:"timeline"`
 	Steps     []Step        `json:"steps,omitempty"`
 	Capacity  *CapacityStep `json:"capacity,omitempty"`
+	// SLO holds the limits the verdict was judged against, so that a
+	// merged report can judge its merged numbers the same way.
+	SLO SLO `json:"slo_limits"`
+	// Agents lists the loadbot processes of a coordinated or merged run,
+	// each with its own summary; absent for a single process.
+	Agents []Agent `json:"agents,omitempty"`
+	// Warnings are what a reader must know to trust the numbers.
+	Warnings []string `json:"warnings,omitempty"`
 }
+
+// Agent is one loadbot process of a coordinated (or merged) run.
+type Agent struct {
+	ID   string `json:"id"`
+	Host string `json:"host,omitempty"`
+	// Status is "ok" (its report is merged in), "lost" (it stopped
+	// heartbeating or never delivered: its bots are counted as lost) or
+	// "failed" (it reported an error instead of results).
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// Bots is how many bots it was to run.
+	Bots int `json:"bots"`
+	// Summary is its own result; absent when it delivered none.
+	Summary *Summary `json:"summary,omitempty"`
+}
+
+// Agent statuses.
+const (
+	AgentOK     = "ok"
+	AgentLost   = "lost"
+	AgentFailed = "failed"
+)
 
 // Scenario records the inputs of the run, so a report explains itself.
 type Scenario struct {
@@ -42,6 +72,13 @@ type Scenario struct {
 	ShapedShare  float64 `json:"shaped_share"` // 0..1 of subscribers on a shaped link
 	DownlinkKbps int     `json:"downlink_kbps"`
 	SRTP         bool    `json:"srtp"`
+	// InstanceID is the loadbot process that ran the bots; empty for a
+	// merged report (see agents).
+	InstanceID string `json:"instance_id,omitempty"`
+	// Agents and Split describe a coordinated run: how many processes
+	// shared the bots and how ("rooms" or "bots").
+	Agents int    `json:"agents,omitempty"`
+	Split  string `json:"split,omitempty"`
 }
 
 // Summary is the whole run in one set of numbers.
@@ -61,6 +98,14 @@ type Summary struct {
 	SFU                SFU            `json:"sfu"`
 	Loadbot            Loadbot        `json:"loadbot"`
 	SLO                Verdict        `json:"slo"`
+	// ClockSkew counts packets that arrived before their capture time by
+	// the receiver's clock: the sender's clock was ahead. They are not in
+	// latency_ms.
+	ClockSkew ClockSkew `json:"clock_skew"`
+	// LatencyNote says for which rooms latency is absent and why (no
+	// shared clock between publisher and subscriber); empty when every
+	// room's latency was measured.
+	LatencyNote string `json:"latency_note,omitempty"`
 
 	// Redirects, reconnects and media gaps: a multi-node SFU, a node lost
 	// or drained mid-run.
@@ -71,11 +116,19 @@ type Summary struct {
 	MediaLostBots   int       `json:"media_lost_bots"`
 }
 
+// ClockSkew is evidence of clocks that disagree.
+type ClockSkew struct {
+	Packets uint64  `json:"packets"`
+	MaxMs   float64 `json:"max_ms"` // the largest lead of capture over arrival
+}
+
 // Bots counts bots against the target.
 type Bots struct {
 	Target    int `json:"target"`
 	Connected int `json:"connected"`
 	Failed    int `json:"failed"`
+	// Lost are bots of agents that were lost: their outcome is unknown.
+	Lost int `json:"lost"`
 }
 
 // JoinFailurePct returns failed joins as a percentage of the target.
@@ -168,7 +221,33 @@ type Room struct {
 	JitterMs    float64 `json:"jitter_ms"`
 	Freezes     Freezes `json:"freezes"`
 	Layers      Layers  `json:"layers"`
-	Bots        []Bot   `json:"bots"`
+	// LatencyClock says how publisher and subscriber clocks relate:
+	// same_process, same_host, measured_offset, absent (no latency
+	// measured) or partial (absent for some of the room's subscribers).
+	LatencyClock string `json:"latency_clock"`
+	LatencyNote  string `json:"latency_note,omitempty"`
+	Bots         []Bot  `json:"bots"`
+	// Timeline is the room's own, for the per-room charts.
+	Timeline []RoomPoint `json:"timeline,omitempty"`
+	// Raw is the room's mergeable aggregate (see raw.go).
+	Raw *Raw `json:"raw,omitempty"`
+}
+
+// Latency clock sources, from the most to the least direct.
+const (
+	ClockSameProcess = "same_process"
+	ClockSameHost    = "same_host"
+	ClockMeasured    = "measured_offset"
+	ClockPartial     = "partial"
+	ClockAbsent      = "absent"
+)
+
+// RoomPoint is one interval of a room's timeline.
+type RoomPoint struct {
+	TS        float64   `json:"t_s"`
+	LatencyMs P50P99    `json:"latency_ms"`
+	LossPct   float64   `json:"loss_pct"`
+	Raw       *PointRaw `json:"raw,omitempty"`
 }
 
 // Bot is one bot's results; for a publisher the media fields stay zero.
@@ -184,6 +263,9 @@ type Bot struct {
 	Frames             uint64    `json:"frames"`
 	TimeToFirstFrameMs float64   `json:"time_to_first_frame_ms"`
 	JoinMs             float64   `json:"join_ms"`
+	// JoinStagesMs is when each stage of the join was reached, from its
+	// start; a stage not reached is 0.
+	JoinStagesMs JoinStages `json:"join_stages_ms"`
 	// JoinFailure is the failure reason; empty when the bot joined.
 	JoinFailure string `json:"join_failure,omitempty"`
 	Redirects   int    `json:"redirects"`
@@ -195,6 +277,14 @@ type Bot struct {
 	SignalURL string `json:"signal_url,omitempty"`
 }
 
+// JoinStages are the moments of a join, in ms from its start.
+type JoinStages struct {
+	WSOpen       float64 `json:"ws_open"`
+	Joined       float64 `json:"joined"`
+	ICEConnected float64 `json:"ice_connected"`
+	FirstMedia   float64 `json:"first_media"`
+}
+
 // Point is one timeline sample: the interval ending T seconds in.
 type Point struct {
 	TS          float64 `json:"t_s"`
@@ -202,27 +292,44 @@ type Point struct {
 	LatencyMs   P50P99  `json:"latency_ms"`
 	LossPct     float64 `json:"loss_pct"`
 	SFUCPUCores float64 `json:"sfu_cpu_cores"`
+	// Raw lets merged timelines recompute the percentiles exactly.
+	Raw *PointRaw `json:"raw,omitempty"`
 }
 
 // Step is one ramp step's results.
 type Step struct {
-	Step           int      `json:"step"`
-	Rooms          int      `json:"rooms"`
-	Subscribers    int      `json:"subscribers"` // per room
-	Bots           int      `json:"bots"`
-	LatencyMs      Latency  `json:"latency_ms"`
-	LossPct        float64  `json:"loss_pct"`
-	JoinFailurePct float64  `json:"join_failure_pct"`
-	Freezes        int      `json:"freezes"`
-	SFUCPUCores    float64  `json:"sfu_cpu_cores"`
-	Passed         bool     `json:"passed"`
-	Breaches       []Breach `json:"breaches"`
+	Step int `json:"step"`
+	// Phase is "ramp" for the growing steps, "bisect" for the steps
+	// that narrow the capacity down after the first breach.
+	Phase          string  `json:"phase"`
+	Rooms          int     `json:"rooms"`
+	Publishers     int     `json:"publishers"`  // per room
+	Subscribers    int     `json:"subscribers"` // per room
+	Bots           int     `json:"bots"`
+	LatencyMs      Latency `json:"latency_ms"`
+	LossPct        float64 `json:"loss_pct"`
+	JoinFailurePct float64 `json:"join_failure_pct"`
+	Freezes        int     `json:"freezes"`
+	SFUCPUCores    float64 `json:"sfu_cpu_cores"`
+	// SFUCPUHeadroomPct is from the busiest scrape interval of the step;
+	// 0 when the SFU was not scraped (SFUScraped false).
+	SFUCPUHeadroomPct float64  `json:"sfu_cpu_headroom_pct"`
+	SFUScraped        bool     `json:"sfu_scraped"`
+	JitterMs          float64  `json:"jitter_ms"`
+	Passed            bool     `json:"passed"`
+	Breaches          []Breach `json:"breaches"`
 }
 
-// CapacityStep is the last ramp step that held its SLO: the capacity.
+// CapacityStep is the largest load that held its SLO below the smallest
+// load that broke it: the capacity.
 type CapacityStep struct {
 	Step        int `json:"step"`
 	Bots        int `json:"bots"`
 	Rooms       int `json:"rooms"`
 	Subscribers int `json:"subscribers"` // per room
+	// UpperBots is the smallest load that broke the SLO, so the capacity
+	// lies in [bots, upper_bots); 0 when no step broke.
+	UpperBots int `json:"upper_bots"`
+	// CPUFit is the SFU's CPU against subscribers, fitted over the steps.
+	CPUFit *CPUFit `json:"cpu_fit,omitempty"`
 }

@@ -82,11 +82,16 @@ func TestCapacity(t *testing.T) {
 		wantOK bool
 	}{
 		{"no steps", nil, CapacityStep{}, false},
-		{"first step broke", []Step{step(1, false)}, CapacityStep{}, false},
+		{"first step broke", []Step{step(1, false)}, CapacityStep{UpperBots: 11}, false},
 		{"all held", []Step{step(1, true), step(2, true)}, CapacityStep{Step: 2, Bots: 22, Rooms: 2, Subscribers: 10}, true},
-		{"broke at 3", []Step{step(1, true), step(2, true), step(3, false)}, CapacityStep{Step: 2, Bots: 22, Rooms: 2, Subscribers: 10}, true},
+		{"broke at 3", []Step{step(1, true), step(2, true), step(3, false)}, CapacityStep{Step: 2, Bots: 22, Rooms: 2, Subscribers: 10, UpperBots: 33}, true},
 		// A step that holds after a broken one is noise, not capacity.
-		{"held again after breaking", []Step{step(1, true), step(2, false), step(3, true)}, CapacityStep{Step: 1, Bots: 11, Rooms: 1, Subscribers: 10}, true},
+		{"held again after breaking", []Step{step(1, true), step(2, false), step(3, true)}, CapacityStep{Step: 1, Bots: 11, Rooms: 1, Subscribers: 10, UpperBots: 22}, true},
+		// Bisect steps come after the ramp's breach, at loads in between.
+		{"bisected up", []Step{step(1, true), step(3, false), {Step: 3, Bots: 22, Rooms: 2, Subscribers: 10, Passed: true}},
+			CapacityStep{Step: 3, Bots: 22, Rooms: 2, Subscribers: 10, UpperBots: 33}, true},
+		{"bisected down", []Step{step(2, true), step(4, false), {Step: 3, Bots: 33, Rooms: 3, Subscribers: 10}},
+			CapacityStep{Step: 2, Bots: 22, Rooms: 2, Subscribers: 10, UpperBots: 33}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,7 +145,7 @@ func TestNewStepCopiesVerdict(t *testing.T) {
 		Freezes: Freezes{Count: 4}, SFU: SFU{CPUCores: 2.5},
 		SLO: Verdict{Passed: false, Breaches: []Breach{{Name: BreachLoss, Threshold: 0.1, Actual: 0.3}}}}
 	st := NewStep(3, Load{Rooms: 4, Publishers: 1, Subscribers: 9}, s)
-	want := Step{Step: 3, Rooms: 4, Subscribers: 9, Bots: 40, LatencyMs: Latency{P99: 120}, LossPct: 0.3,
+	want := Step{Step: 3, Phase: PhaseRamp, Rooms: 4, Publishers: 1, Subscribers: 9, Bots: 40, LatencyMs: Latency{P99: 120}, LossPct: 0.3,
 		JoinFailurePct: 5, Freezes: 4, SFUCPUCores: 2.5, Breaches: s.SLO.Breaches}
 	if !reflect.DeepEqual(st, want) {
 		t.Fatalf("step = %+v\nwant %+v", st, want)
@@ -148,5 +153,68 @@ func TestNewStepCopiesVerdict(t *testing.T) {
 	s.SLO.Breaches[0].Name = "mutated"
 	if st.Breaches[0].Name != BreachLoss {
 		t.Fatal("step must not share the summary's breach slice")
+	}
+}
+
+func TestBisect(t *testing.T) {
+	tests := []struct {
+		name      string
+		good, bad Load
+		want      Load
+		ok        bool
+	}{
+		{"subscribers halve", Load{1, 1, 10}, Load{1, 1, 20}, Load{1, 1, 15}, true},
+		{"rooms halve", Load{2, 1, 5}, Load{6, 1, 5}, Load{4, 1, 5}, true},
+		{"one unit apart: done", Load{1, 1, 14}, Load{1, 1, 15}, Load{}, false},
+		{"rounds down", Load{1, 1, 10}, Load{1, 1, 13}, Load{1, 1, 11}, true},
+		{"one room apart: done", Load{3, 1, 5}, Load{4, 1, 5}, Load{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Bisect(tt.good, tt.bad)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("Bisect = %+v %v, want %+v %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	// Repeated bisection narrows any gap to one unit within log2(gap) steps.
+	good, bad := Load{1, 1, 3}, Load{1, 1, 40}
+	for i := 0; i < 10; i++ {
+		mid, ok := Bisect(good, bad)
+		if !ok {
+			break
+		}
+		if mid.Subscribers < 21 {
+			good = mid
+		} else {
+			bad = mid
+		}
+	}
+	if good.Subscribers != 20 || bad.Subscribers != 21 {
+		t.Fatalf("bisection ended at %d..%d, want 20..21", good.Subscribers, bad.Subscribers)
+	}
+}
+
+func TestFitCPU(t *testing.T) {
+	steps := []Step{
+		{Rooms: 1, Subscribers: 10, SFUCPUCores: 0.3, SFUScraped: true},
+		{Rooms: 1, Subscribers: 20, SFUCPUCores: 0.5, SFUScraped: true},
+		{Rooms: 1, Subscribers: 30, SFUCPUCores: 0.7, SFUScraped: true},
+		{Rooms: 1, Subscribers: 40, SFUCPUCores: 9, SFUScraped: false}, // not scraped: ignored
+	}
+	f := FitCPU(steps, 2)
+	if f == nil || f.Points != 3 || !near(f.SlopeCores, 0.02, 1e-9) || !near(f.InterceptCores, 0.1, 1e-9) {
+		t.Fatalf("fit = %+v", f)
+	}
+	// 0.8 × 2 cores = 1.6 = 0.1 + 0.02 × 75.
+	if !near(f.ProjectedSubscribers, 75, 1e-9) {
+		t.Fatalf("projected %v, want 75", f.ProjectedSubscribers)
+	}
+	if FitCPU(steps[:1], 2) != nil || FitCPU(steps, 0) != nil {
+		t.Fatal("one point or unknown cores cannot be fitted")
+	}
+	flat := []Step{{Rooms: 1, Subscribers: 10, SFUCPUCores: 0.5, SFUScraped: true}, {Rooms: 1, Subscribers: 20, SFUCPUCores: 0.4, SFUScraped: true}}
+	if f := FitCPU(flat, 2); f == nil || f.ProjectedSubscribers != 0 {
+		t.Fatalf("CPU falling with load cannot project: %+v", f)
 	}
 }

@@ -26,9 +26,19 @@ func WriteTable(w io.Writer, r *Report) error {
 		r.EndedAt.Sub(r.StartedAt).Round(1e9))
 
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "bots\t%d/%d connected, %d failed%s\n", s.Bots.Connected, s.Bots.Target, s.Bots.Failed, failureList(s.JoinFailures))
+	lost := ""
+	if s.Bots.Lost > 0 {
+		lost = fmt.Sprintf(", %d lost with their agent", s.Bots.Lost)
+	}
+	fmt.Fprintf(tw, "bots\t%d/%d connected, %d failed%s%s\n", s.Bots.Connected, s.Bots.Target, s.Bots.Failed, lost, failureList(s.JoinFailures))
 	fmt.Fprintf(tw, "join\tp50 %.0f ms\tp95 %.0f ms\tp99 %.0f ms\n", s.JoinMs.P50, s.JoinMs.P95, s.JoinMs.P99)
 	fmt.Fprintf(tw, "latency\tp50 %.1f ms\tp95 %.1f ms\tp99 %.1f ms\tmax %.1f ms\n", s.LatencyMs.P50, s.LatencyMs.P95, s.LatencyMs.P99, s.LatencyMs.Max)
+	if s.LatencyNote != "" {
+		fmt.Fprintf(tw, "\t%s\n", s.LatencyNote)
+	}
+	if s.ClockSkew.Packets > 0 {
+		fmt.Fprintf(tw, "clock skew\t%d packets before their capture time, by up to %.1f ms (not in latency)\n", s.ClockSkew.Packets, s.ClockSkew.MaxMs)
+	}
 	fmt.Fprintf(tw, "loss\t%.2f %%\tjitter %.1f ms\tnacks %d\tplis %d\n", s.LossPct, s.JitterMs, s.NACKsSent, s.PLIsSent)
 	fmt.Fprintf(tw, "freezes\t%d\t%.1f s\t%.2f /min\n", s.Freezes.Count, s.Freezes.TotalS, s.Freezes.PerMin)
 	fmt.Fprintf(tw, "layers\tq %.0f %%\th %.0f %%\tf %.0f %%\n", s.Layers.Q*100, s.Layers.H*100, s.Layers.F*100)
@@ -70,26 +80,60 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 	}
 
+	if len(r.Agents) > 0 {
+		fmt.Fprintln(bw)
+		tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "agent\thost\tstatus\tbots\tconnected\tfailed\tp99 ms\tloadbot cores\t")
+		for _, a := range r.Agents {
+			if a.Summary == nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t-\t-\t-\t-\t\n", a.ID, a.Host, a.Status, a.Bots)
+				continue
+			}
+			as := a.Summary
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.2f\t\n", a.ID, a.Host, a.Status, a.Bots,
+				as.Bots.Connected, as.Bots.Failed, as.LatencyMs.P99, as.Loadbot.CPUCores)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
 	if len(r.Steps) > 0 {
 		fmt.Fprintln(bw)
 		tw = tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "step\trooms\tsubs\tbots\tp99 ms\tloss %\tjoin fail %\tfreezes\tsfu cores\tverdict\t")
+		fmt.Fprintln(tw, "step\tphase\trooms\tsubs\tbots\tp99 ms\tloss %\tjoin fail %\tfreezes\tsfu cores\theadroom %\tverdict\t")
 		for _, st := range r.Steps {
 			v := "held"
 			if !st.Passed {
 				v = "BROKE " + breachNames(st.Breaches)
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.1f\t%.2f\t%.1f\t%d\t%.2f\t%s\t\n",
-				st.Step, st.Rooms, st.Subscribers, st.Bots, st.LatencyMs.P99, st.LossPct, st.JoinFailurePct,
-				st.Freezes, st.SFUCPUCores, v)
+			head := "n/a"
+			if st.SFUScraped {
+				head = fmt.Sprintf("%.0f", st.SFUCPUHeadroomPct)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%.1f\t%.2f\t%.1f\t%d\t%.2f\t%s\t%s\t\n",
+				st.Step, st.Phase, st.Rooms, st.Subscribers, st.Bots, st.LatencyMs.P99, st.LossPct, st.JoinFailurePct,
+				st.Freezes, st.SFUCPUCores, head, v)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		if c := r.Capacity; c != nil && c.Step > 0 {
-			fmt.Fprintf(bw, "\ncapacity: step %d held — %d bots, %d rooms × %d subscribers\n", c.Step, c.Bots, c.Rooms, c.Subscribers)
+			broke := ""
+			if c.UpperBots > 0 {
+				broke = fmt.Sprintf("; %d bots broke", c.UpperBots)
+			}
+			fmt.Fprintf(bw, "\ncapacity: step %d held — %d bots, %d rooms × %d subscribers%s\n", c.Step, c.Bots, c.Rooms, c.Subscribers, broke)
 		} else {
 			fmt.Fprintf(bw, "\ncapacity: no step held\n")
+		}
+		if c := r.Capacity; c != nil && c.CPUFit != nil {
+			f := c.CPUFit
+			fmt.Fprintf(bw, "cpu fit: %.4f cores per subscriber + %.2f", f.SlopeCores, f.InterceptCores)
+			if f.ProjectedSubscribers > 0 {
+				fmt.Fprintf(bw, "; 80 %% of %d cores at ≈ %.0f subscribers", f.GOMAXPROCS, f.ProjectedSubscribers)
+			}
+			fmt.Fprintln(bw)
 		}
 	}
 	return bw.Flush()

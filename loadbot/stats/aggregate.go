@@ -34,6 +34,9 @@ type Aggregate struct {
 
 	NACKsSent uint64
 	PLIsSent  uint64
+
+	ClockSkewed  uint64
+	MaxClockSkew time.Duration
 }
 
 // Add folds one track snapshot in.
@@ -61,6 +64,8 @@ func (a *Aggregate) Add(s *Snapshot) {
 	a.LayerTime.add(s.LayerTime)
 	a.NACKsSent += s.NACKsSent
 	a.PLIsSent += s.PLIsSent
+	a.ClockSkewed += s.ClockSkewed
+	a.MaxClockSkew = max(a.MaxClockSkew, s.MaxClockSkew)
 }
 
 // Merge folds another aggregate in.
@@ -82,6 +87,8 @@ func (a *Aggregate) Merge(o *Aggregate) {
 	a.LayerTime.add(o.LayerTime)
 	a.NACKsSent += o.NACKsSent
 	a.PLIsSent += o.PLIsSent
+	a.ClockSkewed += o.ClockSkewed
+	a.MaxClockSkew = max(a.MaxClockSkew, o.MaxClockSkew)
 }
 
 // Sub returns what happened since prev, an earlier aggregate of the same
@@ -106,6 +113,7 @@ func (a *Aggregate) Sub(prev *Aggregate) Aggregate {
 	}
 	out.NACKsSent = sat(a.NACKsSent, prev.NACKsSent)
 	out.PLIsSent = sat(a.PLIsSent, prev.PLIsSent)
+	out.ClockSkewed = sat(a.ClockSkewed, prev.ClockSkewed)
 	return out
 }
 

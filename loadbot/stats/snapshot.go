@@ -71,6 +71,12 @@ type Snapshot struct {
 	NACKsSent uint64
 	PLIsSent  uint64
 
+	// ClockSkewed counts packets that arrived before their capture time
+	// (kept out of Latency); MaxClockSkew is the largest such lead: the
+	// sender's clock ran at least that far ahead of the receiver's.
+	ClockSkewed  uint64
+	MaxClockSkew time.Duration
+
 	Finished bool
 }
 

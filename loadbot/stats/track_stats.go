@@ -110,6 +110,9 @@ type TrackStats struct {
 
 	nacks atomic.Uint64
 	plis  atomic.Uint64
+
+	skewed  uint64        // packets that arrived before their capture time
+	maxSkew time.Duration // the largest such lead
 }
 
 // Option configures a TrackStats.
@@ -166,7 +169,14 @@ func (s *TrackStats) OnPacket(p PacketInfo, now time.Time) {
 	}
 	s.bytes += uint64(max(p.PayloadLen, 0))
 	if !p.CaptureTime.IsZero() {
-		s.latency.Record(now.Sub(p.CaptureTime))
+		if d := now.Sub(p.CaptureTime); d >= 0 {
+			s.latency.Record(d)
+		} else {
+			// Arrival before capture: the sender's clock is ahead of
+			// ours. That is clock skew to report, not a latency of 0.
+			s.skewed++
+			s.maxSkew = max(s.maxSkew, -d)
+		}
 	}
 	s.updateJitter(p.Timestamp, now)
 	s.updateLayer(p, now)
@@ -294,6 +304,8 @@ func (s *TrackStats) Snapshot() Snapshot {
 		Height:          s.height,
 		NACKsSent:       s.nacks.Load(),
 		PLIsSent:        s.plis.Load(),
+		ClockSkewed:     s.skewed,
+		MaxClockSkew:    s.maxSkew,
 		Finished:        s.win.finished,
 	}
 	snap.LayerTime = LayerTime{Q: s.layerTime[LayerQ], H: s.layerTime[LayerH], F: s.layerTime[LayerF]}

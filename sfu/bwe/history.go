@@ -1,6 +1,7 @@
 package bwe
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"time"
 
@@ -114,63 +115,161 @@ func NewFeedback(h *History) *Feedback { return &Feedback{h: h} }
 // history no longer holds (or never sent) are skipped; so are sequence
 // numbers an earlier feedback already reported.
 func (f *Feedback) Results(fb *rtcp.TransportLayerCC, now time.Time, out []PacketResult) []PacketResult {
-	ref := int64(fb.ReferenceTime & 0xffffff)
+	deltas := fb.RecvDeltas
+	delta := func() (time.Duration, bool) {
+		if len(deltas) == 0 {
+			return 0, false
+		}
+		d := deltas[0].Delta
+		deltas = deltas[1:]
+		return time.Duration(d) * time.Microsecond, true
+	}
+	w := f.begin(fb.BaseSequenceNumber, fb.ReferenceTime, now)
+	count := uint64(fb.PacketStatusCount)
+	for _, c := range fb.PacketChunks {
+		if w.i >= count {
+			break
+		}
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for n := uint16(0); n < c.RunLength && w.i < count; n++ {
+				out = f.emit(&w, c.PacketStatusSymbol, delta, out)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, s := range c.SymbolList {
+				if w.i >= count {
+					break
+				}
+				out = f.emit(&w, s, delta, out)
+			}
+		}
+	}
+	f.end(&w)
+	return out
+}
+
+// ResultsRaw is Results for a TWCC feedback packet as it arrived (RTCP
+// header included, RFC draft-holmer-rmcat-transport-wide-cc-extensions-01
+// §3.1), parsed without allocating: the SFU reads every subscriber's
+// feedback, several times a second each.
+func (f *Feedback) ResultsRaw(p []byte, now time.Time, out []PacketResult) []PacketResult {
+	if len(p) < 20 {
+		return out
+	}
+	base := binary.BigEndian.Uint16(p[12:])
+	count := uint64(binary.BigEndian.Uint16(p[14:]))
+	ref := uint32(p[16])<<16 | uint32(p[17])<<8 | uint32(p[18])
+	chunks := p[20:]
+	// The deltas follow the chunks that cover count statuses.
+	n, nchunks := uint64(0), 0
+	for n < count && 2*(nchunks+1) <= len(chunks) {
+		c := binary.BigEndian.Uint16(chunks[2*nchunks:])
+		nchunks++
+		n += chunkLen(c)
+	}
+	deltas := chunks[2*nchunks:]
+	var symbol uint16
+	delta := func() (time.Duration, bool) {
+		if symbol == rtcp.TypeTCCPacketReceivedSmallDelta {
+			if len(deltas) < 1 {
+				return 0, false
+			}
+			d := time.Duration(deltas[0]) * 250 * time.Microsecond
+			deltas = deltas[1:]
+			return d, true
+		}
+		if len(deltas) < 2 {
+			return 0, false
+		}
+		d := time.Duration(int16(binary.BigEndian.Uint16(deltas))) * 250 * time.Microsecond
+		deltas = deltas[2:]
+		return d, true
+	}
+	w := f.begin(base, ref, now)
+	for k := 0; k < nchunks && w.i < count; k++ {
+		c := binary.BigEndian.Uint16(chunks[2*k:])
+		switch {
+		case c&0x8000 == 0: // run length: S in bits 14-13, length in 12-0
+			symbol = c >> 13 & 3
+			for r := uint16(0); r < c&0x1fff && w.i < count; r++ {
+				out = f.emit(&w, symbol, delta, out)
+			}
+		case c&0x4000 == 0: // 14 one-bit symbols
+			for b := 13; b >= 0 && w.i < count; b-- {
+				symbol = c >> b & 1
+				out = f.emit(&w, symbol, delta, out)
+			}
+		default: // 7 two-bit symbols
+			for b := 12; b >= 0 && w.i < count; b -= 2 {
+				symbol = c >> b & 3
+				out = f.emit(&w, symbol, delta, out)
+			}
+		}
+	}
+	f.end(&w)
+	return out
+}
+
+// chunkLen is how many statuses a packet status chunk holds.
+func chunkLen(c uint16) uint64 {
+	switch {
+	case c&0x8000 == 0:
+		return uint64(c & 0x1fff)
+	case c&0x4000 == 0:
+		return 14
+	default:
+		return 7
+	}
+}
+
+// walk is the state of one feedback packet being read.
+type walk struct {
+	base    uint64
+	i       uint64
+	arrival time.Duration
+	nowOff  time.Duration
+}
+
+func (f *Feedback) begin(base16 uint16, refTime uint32, now time.Time) walk {
+	ref := int64(refTime & 0xffffff)
 	if f.started {
 		// 24-bit reference time: take the unwrapped value nearest the last.
 		d := (ref - f.lastRef%(1<<24) + 1<<23) & (1<<24 - 1)
 		ref = f.lastRef + d - 1<<23
 	}
 	f.started, f.lastRef = true, ref
-	arrival := time.Duration(ref) * 64 * time.Millisecond
-	nowOff := now.Sub(f.h.epoch)
+	return walk{
+		base:    f.h.unwrap(base16),
+		arrival: time.Duration(ref) * 64 * time.Millisecond,
+		nowOff:  now.Sub(f.h.epoch),
+	}
+}
 
-	base := f.h.unwrap(fb.BaseSequenceNumber)
-	deltas := fb.RecvDeltas
-	var i uint64
-	emit := func(symbol uint16) {
-		seq := base + i
-		i++
-		received := symbol == rtcp.TypeTCCPacketReceivedSmallDelta || symbol == rtcp.TypeTCCPacketReceivedLargeDelta
-		if received {
-			if len(deltas) == 0 {
-				return // malformed: fewer deltas than received packets
-			}
-			arrival += time.Duration(deltas[0].Delta) * time.Microsecond
-			deltas = deltas[1:]
-		}
-		if seq <= f.highest && f.highest != 0 {
-			return
-		}
-		size, probe, sent, ok := f.h.lookup(seq, nowOff)
+// emit reads one status (and its delta, for a received packet) and appends
+// its result unless the packet was reported before or is unknown.
+func (f *Feedback) emit(w *walk, symbol uint16, delta func() (time.Duration, bool), out []PacketResult) []PacketResult {
+	seq := w.base + w.i
+	w.i++
+	received := symbol == rtcp.TypeTCCPacketReceivedSmallDelta || symbol == rtcp.TypeTCCPacketReceivedLargeDelta
+	if received {
+		d, ok := delta()
 		if !ok {
-			return
+			return out // malformed: fewer deltas than received packets
 		}
-		out = append(out, PacketResult{Seq: seq, Size: size, Probe: probe, SendTime: sent, Arrival: arrival, Received: received})
+		w.arrival += d
 	}
-	count := uint64(fb.PacketStatusCount)
-	for _, c := range fb.PacketChunks {
-		if i >= count {
-			break
-		}
-		switch c := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for n := uint16(0); n < c.RunLength && i < count; n++ {
-				emit(c.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, s := range c.SymbolList {
-				if i >= count {
-					break
-				}
-				if c.SymbolSize == rtcp.TypeTCCSymbolSizeOneBit && s == 1 {
-					s = rtcp.TypeTCCPacketReceivedSmallDelta
-				}
-				emit(s)
-			}
-		}
+	if seq <= f.highest && f.highest != 0 {
+		return out
 	}
-	if last := base + i; i > 0 && last-1 > f.highest {
+	size, probe, sent, ok := f.h.lookup(seq, w.nowOff)
+	if !ok {
+		return out
+	}
+	return append(out, PacketResult{Seq: seq, Size: size, Probe: probe, SendTime: sent, Arrival: w.arrival, Received: received})
+}
+
+func (f *Feedback) end(w *walk) {
+	if last := w.base + w.i; w.i > 0 && last-1 > f.highest {
 		f.highest = last - 1
 	}
-	return out
 }

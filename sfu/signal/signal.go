@@ -155,6 +155,8 @@ const (
 	CodeRoomClosed    Code = "room_closed"       // the room API closed the room (leave only)
 	CodeTimeout       Code = "timeout"           // no message within the read deadline
 	CodeUnknownTrack  Code = "unknown_track"     // subscription for a track not subscribed
+	CodeRateLimited   Code = "rate_limited"      // more messages per second than the server takes; the message was dropped
+	CodeTooSlow       Code = "too_slow"          // (leave) the client did not read its messages; the socket closes
 	CodeInternal      Code = "internal_error"
 )
 

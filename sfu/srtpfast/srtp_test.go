@@ -1,4 +1,4 @@
-package srtpsend
+package srtpfast
 
 import (
 	"bytes"

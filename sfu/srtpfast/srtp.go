@@ -1,13 +1,14 @@
-// Package srtpsend encrypts one outgoing SRTP stream without allocating:
-// the SFU's packet path seals every forwarded packet itself, so that the
-// cost per packet is the cipher's and nothing else's (pion/srtp's session
-// allocates per packet and writes through several locked layers).
+// Package srtpfast is the SFU's own SRTP for its busiest traffic: it seals
+// forwarded RTP (Context) and opens subscribers' SRTCP (RTCPContext)
+// without allocating, so that what a packet costs is the cipher's and
+// nothing else's (pion/srtp's sessions allocate per packet and pass every
+// packet through several locked layers and an extra unmarshal).
 //
 // Keys come from the DTLS handshake Pion ran (see sfu/srtpbridge.go); a
 // Context holds the derived session keys for one SSRC and tracks its
 // rollover counter. Supported profiles are the two WebRTC uses:
 // AEAD_AES_128_GCM (RFC 7714) and AES128_CM_HMAC_SHA1_80 (RFC 3711).
-package srtpsend
+package srtpfast
 
 import (
 	"crypto/aes"
@@ -30,9 +31,9 @@ const (
 
 // Errors.
 var (
-	ErrProfile = errors.New("srtpsend: unsupported protection profile")
-	ErrKey     = errors.New("srtpsend: wrong master key or salt length")
-	ErrSpace   = errors.New("srtpsend: destination buffer too small")
+	ErrProfile = errors.New("srtpfast: unsupported protection profile")
+	ErrKey     = errors.New("srtpfast: wrong master key or salt length")
+	ErrSpace   = errors.New("srtpfast: destination buffer too small")
 )
 
 // KeyLen and SaltLen are the master key and salt sizes of p.
