@@ -59,3 +59,8 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// pion/dtls v2 as DTLS server picks the SRTP profile in the client's order,
+// which gave every browser AES-CM; the copy picks by the server's order. See
+// third_party/pion-dtls-v2/README.md.
+replace github.com/pion/dtls/v2 => ./third_party/pion-dtls-v2

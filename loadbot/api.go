@@ -39,6 +39,15 @@ type apiOptions struct {
 	ice        iceTransport // the run's forced ICE path
 }
 
+// browserSRTPProfiles is the use_srtp list of Chromium's DTLS ClientHello,
+// in its order (Chromium 156, captured on the wire; sfu/web's browser test
+// compares it with the real one). As DTLS server a browser picks its own
+// first choice, AES-CM; as client it lets the server choose, and Surge picks
+// AES-GCM. Bots offering this list negotiate what a browser would.
+var browserSRTPProfiles = []dtls.SRTPProtectionProfile{
+	dtls.SRTP_AES128_CM_HMAC_SHA1_80, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AEAD_AES_128_GCM,
+}
+
 const repairedRIDURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 
 // newAPI builds a webrtc.API for bots. Bots of one role without a shaped
@@ -142,7 +151,7 @@ func newAPI(o apiOptions) (*webrtc.API, error) {
 	}
 	switch o.srtp {
 	case SRTPBrowser, "":
-		se.SetSRTPProtectionProfiles(dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+		se.SetSRTPProtectionProfiles(browserSRTPProfiles...)
 	case SRTPGCM:
 		se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM)
 	case SRTPAll:

@@ -31,7 +31,7 @@ const (
 
 // SRTP profile sets a bot offers in its DTLS handshake.
 const (
-	SRTPBrowser = "browser" // SRTP_AES128_CM_HMAC_SHA1_80 only, as Chromium offers
+	SRTPBrowser = "browser" // what Chromium offers, in its order (api.go)
 	SRTPGCM     = "gcm"     // SRTP_AEAD_AES_128_GCM only
 	SRTPAll     = "all"     // Pion's default list
 )

@@ -385,3 +385,9 @@ func (c *testClient) offerPublisher(pc *webrtc.PeerConnection) {
 	c.mu.Unlock()
 	c.send(signal.Message{Type: signal.TypeOffer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
 }
+
+// dialAPI is dial with the client's own webrtc API.
+func dialAPI(t *testing.T, s *Server, token string, api *webrtc.API) *testClient {
+	t.Helper()
+	return dialWith(t, s, token, func(c *testClient) { c.api = api })
+}

@@ -51,9 +51,18 @@ func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory,
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
 	}
-	// AES-GCM costs about a sixth of AES-CM-HMAC per packet; offer it first.
-	// Peers that only offer AES-CM (Chromium) still get AES-CM.
-	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	// AES-GCM costs a fraction of AES-CM-HMAC per packet (srtp_bench_test.go),
+	// so the SFU chooses it whenever the peer offers it, and AES-CM only for
+	// peers that offer nothing else. The DTLS server chooses: Chromium offers
+	// AES-CM first and, as server, picks its own first choice, so the SFU is
+	// the server on both PeerConnections: it answers the publish side's offer
+	// with a=setup:passive, and browsers and Pion answer its subscribe-side
+	// offer (actpass) as the client. Pion's own server used to take the
+	// client's order; third_party/pion-dtls-v2 takes the server's.
+	se.SetSRTPProtectionProfiles(srtpProfiles...)
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		return nil, err
+	}
 	// Detect vanished peers in seconds rather than the default 30 s, so their
 	// resources are freed and others stop being renegotiated for them.
 	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
@@ -100,6 +109,9 @@ func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory,
 	e.subscribe = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithInterceptorRegistry(subIR), webrtc.WithSettingEngine(se))
 	return e, nil
 }
+
+// srtpProfiles are the SRTP protection profiles the SFU accepts, best first.
+var srtpProfiles = []dtls.SRTPProtectionProfile{dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80}
 
 // Audio packets count toward the subscriber's estimate too.
 var audioFeedback = []webrtc.RTCPFeedback{{Type: "transport-cc"}}

@@ -10,11 +10,12 @@ import (
 )
 
 // BenchmarkSRTPEncrypt measures what encrypting one 1200-byte packet costs
-// per subscriber under each profile the SFU offers (rtc.go prefers
-// AEAD_AES_128_GCM; Chromium-based browsers only offer
-// AES128_CM_HMAC_SHA1_80). Every forwarded packet is encrypted once per
-// subscriber, so the ratio of the two is the price of a browser subscriber
-// against a GCM one. dst is reused, as Pion's SRTP write path does.
+// per subscriber under each profile the SFU accepts (rtc.go chooses
+// AEAD_AES_128_GCM whenever the peer offers it, Chromium included, and
+// AES128_CM_HMAC_SHA1_80 for peers that offer nothing else). Every
+// forwarded packet is encrypted once per subscriber, so the ratio of the two
+// is the price of an AES-CM subscriber against a GCM one. dst is reused, as
+// Pion's SRTP write path does.
 func BenchmarkSRTPEncrypt(b *testing.B) {
 	for _, tc := range []struct {
 		name    string

@@ -46,6 +46,13 @@ type sessionKeys struct {
 
 // srtpKeys are pc's SRTP keys. Call it once DTLS is connected.
 func srtpKeys(pc *webrtc.PeerConnection) (sessionKeys, error) {
+	// Pion writes the transport's conn without a lock, then stores the
+	// connected state atomically: seeing that state orders the read of
+	// conn after the write. Before it (an early selected-pair change) the
+	// keys do not exist yet; the connected callback asks again.
+	if pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		return sessionKeys{}, errNoDTLSConn
+	}
 	sctp := pc.SCTP()
 	if sctp == nil {
 		return sessionKeys{}, errNoDTLSConn

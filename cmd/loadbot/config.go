@@ -62,7 +62,7 @@ func addScenarioFlags(fs *pflag.FlagSet) {
 	fs.Duration("grace", d.Grace, "extra time allowed to stop bots and report")
 	fs.Float64("join-rate", d.JoinRate, "bot joins per second")
 	fs.Duration("join-timeout", d.JoinTimeout, "max time from dial to first media per bot")
-	fs.String("srtp", d.SRTP, "SRTP profiles offered: browser (AES128_CM_HMAC_SHA1_80, as Chromium), gcm, all")
+	fs.String("srtp", d.SRTP, "SRTP profiles offered: browser (as Chromium: AES-CM-HMAC-SHA1-80, AEAD-AES-256-GCM, AEAD-AES-128-GCM), gcm, all")
 	fs.String("ice-transport", d.ICETransport, "force every bot onto one path: udp, tcp (ICE-TCP), relay-udp, relay-tcp, relay-tls (TURN from joined.ice_servers)")
 	fs.String("turn-ca", "", "relay-tls: PEM file of CAs for the TURN server's certificate (default: system roots)")
 	fs.String("sfu-metrics", d.SFUMetricsURL, "SFU admin /metrics URL to scrape for CPU headroom (empty: off)")

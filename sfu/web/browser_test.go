@@ -40,6 +40,7 @@ func TestBrowserCall(t *testing.T) {
 	began := time.Now()
 	b := startBrowser(t)
 	s := startSFU(t)
+	sn := sniffHellos(t, s)
 	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(s.URL(), "ws://"), "/rtc")
 
 	alice := b.open(t, "alice", base+"/?room="+room+"&name=alice")
@@ -48,6 +49,7 @@ func TestBrowserCall(t *testing.T) {
 	join(t, bob)
 
 	var aliceVideo, aliceAudio string // track ids of alice's tracks, as bob receives them
+	var chromiumSRTP []uint16         // the SRTP profiles Chromium offered, from the wire
 	// A step marked alone leaves the call as it found it, so the steps
 	// after it still run when it fails; any other failure ends the test.
 	steps := []struct {
@@ -141,6 +143,12 @@ func TestBrowserCall(t *testing.T) {
 				t.Errorf("bob decodes alice %d wide, want 1280 (layer f)", v1.FrameWidth)
 			}
 			logNegotiation(t, alice, bob)
+			if sn != nil {
+				// Chromium is the DTLS client on both sides; the SFU
+				// must choose GCM although Chromium lists AES-CM first.
+				ports := []uint16{candidatePort(alice.stats(t).Publisher.Transport.Local), candidatePort(bob.stats(t).Subscriber.Transport.Local)}
+				chromiumSRTP = checkHellos(t, sn, "Chromium", ports, nil)
+			}
 		}},
 		{"layer_cap_lowers_and_restores_resolution", false, func(t *testing.T) {
 			for _, layer := range []string{"q", "f"} {
@@ -169,7 +177,16 @@ func TestBrowserCall(t *testing.T) {
 			}
 		}},
 		{"loadbot_subscribers_receive_browser_tracks", true, func(t *testing.T) {
+			var mark int
+			if sn != nil {
+				mark = len(sn.seen())
+			}
 			runLoadbotSubscribers(t, s)
+			if sn != nil && chromiumSRTP != nil {
+				// loadbot's default --srtp browser must offer what
+				// Chromium offered, so bots negotiate what browsers do.
+				checkHellos(t, sn, "loadbot", clientPorts(sn.seen()[mark:]), chromiumSRTP)
+			}
 		}},
 		{"reload_rejoins_cleanly", false, func(t *testing.T) {
 			var seen int
