@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./sfu/signal:FuzzDecode ./simulcast:FuzzParseVP8 ./sfu:FuzzRemoteSDP ./sfu/turn:FuzzReadFrame ./sfu/turn:FuzzParseUsername ./sfu/turn:FuzzTapInbound ./sfu/bwe:FuzzResultsRaw
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test bench fuzz lint profile soak tidy clean release image
+.PHONY: all build run test bench bench-load fuzz lint profile soak tidy clean release image
 
 all: build
 
@@ -36,6 +36,13 @@ soak:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Server CPU, allocations, in-SFU latency and RSS per forwarded packet under
+# a real load (docs/performance.md). BENCH_LOAD_ARGS, e.g.
+# "100 250 --baseline 0c90aab --window 20".
+BENCH_LOAD_ARGS ?= 100 250
+bench-load:
+	bash scripts/bench-load.sh $(BENCH_LOAD_ARGS)
 
 # A short run of each fuzz target; -fuzz takes one target per invocation.
 fuzz:

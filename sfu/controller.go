@@ -121,8 +121,10 @@ func (c *controller) tick(now time.Time) {
 			continue
 		}
 		c.videos = append(c.videos, d)
+		rates := d.receiver.bitrates(now)
 		c.demands = append(c.demands, simulcast.TrackDemand{
-			LayerBitrates: d.receiver.bitrates(now),
+			LayerBitrates: rates,
+			UpBitrates:    d.selector.HoldRates(rates, now),
 			MaxLayer:      int(d.maxLayer.Load()),
 			Visible:       d.visible.Load(),
 			Current:       d.selector.Layer(),

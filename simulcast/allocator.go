@@ -5,6 +5,10 @@ package simulcast
 type TrackDemand struct {
 	// LayerBitrates are the publisher's measured bitrates (bps); 0 = not live.
 	LayerBitrates [NumLayers]int64
+	// UpBitrates are the same held at their recent highs
+	// (Selector.HoldRates): what reaching a layer is charged, as the
+	// Selector judges a step up. Zero entries fall back to LayerBitrates.
+	UpBitrates [NumLayers]int64
 	// MaxLayer is the subscriber's preference (0..2, -1 = paused).
 	MaxLayer int
 	// Visible is false when the subscriber does not render the track.
@@ -94,12 +98,15 @@ func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []
 
 // cost is what layer l of t is charged: less to keep than to reach.
 func (a *Allocator) cost(t *TrackDemand, l int) int64 {
-	h := a.cfg.UpHeadroom
+	h, rate := a.cfg.UpHeadroom, t.UpBitrates[l]
+	if rate <= 0 {
+		rate = t.LayerBitrates[l]
+	}
 	if t.Current >= l {
-		h = a.cfg.DownHeadroom
+		h, rate = a.cfg.DownHeadroom, t.LayerBitrates[l]
 	}
 	// Round up so that the Selector's fits() agrees with the Allocator.
-	c := float64(t.LayerBitrates[l]) * h
+	c := float64(rate) * h
 	ci := int64(c)
 	if float64(ci) < c {
 		ci++

@@ -13,9 +13,10 @@ type Config struct {
 	// before the Selector steps up to it. It is what keeps a wobbling
 	// estimate from flapping layers. Default 3s.
 	UpHold time.Duration `mapstructure:"up_hold"`
-	// UpHeadroom is the factor over a layer's measured bitrate that the
-	// budget must reach before stepping up (and that the Allocator charges
-	// for a layer a track is not on yet). Default 1.15.
+	// UpHeadroom is the factor over a layer's measured bitrate, held at its
+	// recent peak (Selector.HoldRates), that the budget must reach before
+	// stepping up (and that the Allocator charges for a layer a track is not
+	// on yet). Default 1.15.
 	UpHeadroom float64 `mapstructure:"up_headroom"`
 	// DownHeadroom is the factor over the current layer's bitrate below which
 	// the Selector steps down at once (and that the Allocator charges to keep

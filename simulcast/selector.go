@@ -1,6 +1,9 @@
 package simulcast
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Inputs is what the Selector sees of one DownTrack at one evaluation.
 type Inputs struct {
@@ -75,7 +78,19 @@ type Selector struct {
 	coveredSince [NumLayers]time.Time
 	lastLossDown time.Time
 	lossDowned   bool
+	// peak[l] is layer l's bitrate held at its recent highs (decaying
+	// over peakDecay): what stepping up is judged against.
+	peak   [NumLayers]float64
+	peakAt time.Time
 }
+
+// peakDecay is how fast a layer's held peak bitrate falls back to its
+// current rate. An encoder's rate wobbles by ±15 % second to second
+// (Chromium's h at 318–415 kbps around a 350 kbps mean): judged on its
+// current rate, a dip made a layer look as if it fit a link it did not,
+// the step up brought the layer's keyframe on top, and the link gave out
+// within a second (the real-Chromium weak-link test at 400 kbit/s).
+const peakDecay = 5 * time.Second
 
 // NewSelector returns a selector that has not decided anything (paused).
 func NewSelector(cfg Config) *Selector {
@@ -101,15 +116,55 @@ func (s *Selector) Decide(in Inputs, now time.Time) Decision {
 }
 
 func (s *Selector) updateCoverage(in *Inputs, now time.Time) {
+	held := s.HoldRates(in.LayerBitrates, now)
 	lossOK := in.Loss <= s.cfg.UpMaxLoss
 	for l := 0; l < NumLayers; l++ {
-		if lossOK && fits(&in.LayerBitrates, l, in.Budget, s.cfg.UpHeadroom) {
+		if lossOK && fits(&held, l, in.Budget, s.cfg.UpHeadroom) {
 			if !s.covered[l] {
 				s.covered[l], s.coveredSince[l] = true, now
 			}
 		} else {
 			s.covered[l] = false
 		}
+	}
+}
+
+// HoldRates takes the layers' current rates at now and returns them held
+// at their recent highs: a higher rate is taken at once, a lower one
+// approached with time constant peakDecay. Stepping up is judged on these;
+// give them to the Allocator as TrackDemand.UpBitrates so that the budget
+// it hands out for a step up is one the Selector accepts. Calling it again
+// with the same now changes nothing.
+func (s *Selector) HoldRates(rates [NumLayers]int64, now time.Time) [NumLayers]int64 {
+	s.updatePeaks(&rates, now)
+	var held [NumLayers]int64
+	for l, r := range rates {
+		if r > 0 {
+			held[l] = int64(s.peak[l])
+		}
+	}
+	return held
+}
+
+func (s *Selector) updatePeaks(rates *[NumLayers]int64, now time.Time) {
+	keep := 0.0
+	if !s.peakAt.IsZero() {
+		if dt := now.Sub(s.peakAt); dt > 0 {
+			keep = math.Exp(-float64(dt) / float64(peakDecay))
+		} else {
+			keep = 1
+		}
+	}
+	if now.After(s.peakAt) {
+		s.peakAt = now
+	}
+	for l, r := range rates {
+		rf := float64(r)
+		if r <= 0 {
+			s.peak[l] = 0 // not live: nothing to hold
+			continue
+		}
+		s.peak[l] = max(rf, rf+(s.peak[l]-rf)*keep)
 	}
 }
 

@@ -236,3 +236,82 @@ func TestSelectorProvenBudgetSkipsTheHold(t *testing.T) {
 		t.Fatalf("unproven budget did not upgrade after UpHold: %+v", d)
 	}
 }
+
+// A layer is judged on its recent highs before a step up: a dip in the
+// encoder's rate does not make it fit a budget its usual rate exceeds
+// (Chromium's h dips 10 % for a second now and then), while a layer whose
+// rate falls for good is taken once the held peak has decayed.
+func TestSelectorStepsUpOnHeldPeakRates(t *testing.T) {
+	const budget = 398_000 // covers h at 318k with 1.15 headroom, not at 350k
+	tick := 200 * time.Millisecond
+	run := func(hRate func(i int) int64, ticks int) (upAt int) {
+		s := NewSelector(DefaultConfig())
+		now := t0
+		for i := 0; i < ticks; i++ {
+			in := Inputs{LayerBitrates: [NumLayers]int64{145_000, hRate(i), 740_000}, Budget: budget, MaxLayer: 2, Visible: true, Proven: true}
+			if d := s.Decide(in, now); d.Layer >= 1 {
+				return i
+			}
+			now = now.Add(tick)
+		}
+		return -1
+	}
+	dips := func(i int) int64 {
+		if i%25 >= 20 { // one second in five
+			return 318_000
+		}
+		return 350_000
+	}
+	if i := run(dips, 300); i >= 0 {
+		t.Errorf("stepped up to h at %.1f s on a dip of its rate", float64(i)*tick.Seconds())
+	}
+	fallen := func(i int) int64 {
+		if i < 25 {
+			return 350_000
+		}
+		return 318_000 // from 5 s on, for good
+	}
+	i := run(fallen, 300)
+	if i < 0 {
+		t.Fatal("never stepped up to h although its rate fell for good")
+	}
+	if at := time.Duration(i) * tick; at < 5*time.Second+time.Second || at > 5*time.Second+4*peakDecay {
+		t.Errorf("stepped up %.1f s after the rate fell, want after its held peak decayed (%s time constant)", (at - 5*time.Second).Seconds(), peakDecay)
+	}
+}
+
+// The Allocator charges a step up what the Selector judges it by (the held
+// peaks): with a wobbling rate and a budget far above it, the track reaches
+// the top layer. Charging the current rate instead would hand out budgets
+// the held peak never fits, and the track would stay a layer low.
+func TestAllocatorAndSelectorAgreeOnHeldPeaks(t *testing.T) {
+	cfg := DefaultConfig()
+	sel, alloc := NewSelector(cfg), NewAllocator(cfg)
+	now := t0
+	var budgets []int64
+	for i := 0; i < 100; i++ {
+		f := int64(700_000)
+		if i%10 == 0 {
+			f = 940_000 // a keyframe in this second's rate
+		}
+		rates := [NumLayers]int64{145_000, 350_000, f}
+		est := int64(600_000) // h at first; then the link opens up
+		if i >= 20 {
+			est = 1_700_000
+		}
+		held := sel.HoldRates(rates, now)
+		budgets = alloc.Allocate(est, 24_000, []TrackDemand{{LayerBitrates: rates, UpBitrates: held, MaxLayer: 2, Visible: true, Current: sel.Layer()}}, budgets)
+		sel.Decide(Inputs{LayerBitrates: rates, Budget: budgets[0], MaxLayer: 2, Visible: true, Proven: true}, now)
+		if i == 19 && sel.Layer() != 1 {
+			t.Fatalf("on layer %d at a 600 kbps estimate, want h", sel.Layer())
+		}
+		if i >= 20 && sel.Layer() == 2 {
+			if at := time.Duration(i-20) * 200 * time.Millisecond; at > time.Second {
+				t.Errorf("reached f %s after the estimate allowed it, want within 1 s", at)
+			}
+			return
+		}
+		now = now.Add(200 * time.Millisecond)
+	}
+	t.Fatalf("never reached f with a 1.7 Mbps estimate (layer %d, budget %d)", sel.Layer(), budgets[0])
+}
