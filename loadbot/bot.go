@@ -30,6 +30,7 @@ type botSpec struct {
 	index  int
 	link   LinkConfig // zero: unshaped
 	noNACK bool
+	capped bool // sends subscription caps (Config.Cap)
 }
 
 // bot is one participant. Its join runs on the goroutine that calls run;
@@ -45,8 +46,9 @@ type bot struct {
 	sub   *subscriber
 	link  *LinkStats
 
-	events chan botEvent // join progress, buffered; never blocks senders
-	gone   chan struct{} // closed when a joined session ended early
+	events chan botEvent       // join progress, buffered; never blocks senders
+	gone   chan struct{}       // closed when a joined session ended early
+	outbox chan signal.Message // signaling the bot's media side asks run to send
 
 	mu       sync.Mutex
 	timing   stats.JoinTiming
@@ -63,7 +65,7 @@ type botEvent struct {
 }
 
 func newBot(spec botSpec, e *env) *bot {
-	b := &bot{spec: spec, env: e, events: make(chan botEvent, 16), gone: make(chan struct{})}
+	b := &bot{spec: spec, env: e, events: make(chan botEvent, 16), gone: make(chan struct{}), outbox: make(chan signal.Message, 8)}
 	if spec.link.Shaped() {
 		b.link = &LinkStats{}
 	}
@@ -118,11 +120,28 @@ func (b *bot) run(ctx context.Context) {
 	state = metrics.BotConnected
 	b.env.up.Add(1)
 	defer b.env.up.Add(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.gone:
+			// The server ended the session: free the sockets now rather
+			// than idle until the run ends.
+			return
+		case m := <-b.outbox:
+			// Sent from here, so that a slow server never holds up the
+			// feedback loop that queued it.
+			_ = b.sig.send(m)
+		}
+	}
+}
+
+// post queues a signaling message for run to send; dropped if the queue is
+// full (the bot is not keeping up with its own requests).
+func (b *bot) post(m signal.Message) {
 	select {
-	case <-ctx.Done():
-	case <-b.gone:
-		// The server ended the session: free the sockets now rather than
-		// idle until the run ends.
+	case b.outbox <- m:
+	default:
 	}
 }
 

@@ -46,6 +46,7 @@ func (s *session) plan(target report.Load) []botSpec {
 	cur := s.load
 	s.mu.Unlock()
 	var specs []botSpec
+	capped := int(math.Round(cfg.Cap.Share * float64(target.Subscribers)))
 	add := func(room int, r role, from, to int, shapedUpTo int) {
 		name := roomName(cfg.RoomPrefix, room)
 		for i := from; i < to; i++ {
@@ -57,6 +58,12 @@ func (s *session) plan(target report.Load) []botSpec {
 			if r == roleSubscriber && i < shapedUpTo {
 				sp.link = cfg.Link
 				sp.noNACK = cfg.Link.NoNACK
+			}
+			// Caps go to the last subscribers, so that they overlap the
+			// shaped ones only when both shares together exceed 1.
+			sp.capped = r == roleSubscriber && i >= to-capped
+			if r == rolePublisher {
+				sp.link = cfg.PublisherLink
 			}
 			specs = append(specs, sp)
 		}
