@@ -32,6 +32,14 @@ type mediaSink interface {
 	onRTP(h *rtp.Header, pkt []byte, now time.Time)
 	// onRTCP gets a decrypted compound RTCP packet.
 	onRTCP(pkt []byte, now time.Time)
+	// onKeyed gets, once the socket can decrypt, a way to send SRTCP to
+	// the peer on the same socket, and the context that encrypts it.
+	onKeyed(out rtcpSender, local *srtp.Context)
+}
+
+// rtcpSender sends an encrypted (SRTCP) packet to the peer.
+type rtcpSender interface {
+	sendRTCP(pkt []byte) error
 }
 
 // mediaNet is a transport.Net whose UDP sockets are mediaConns feeding one
@@ -81,9 +89,8 @@ type srtpReceiver struct {
 
 	// Owned by the reader.
 	ctx    *srtp.Context
-	keyErr error // a permanent failure to derive keys: stay on Pion's path
-
-	undecryptable atomic.Uint64 // SRTP that failed authentication
+	local  *srtp.Context // handed to the sink once, with the first media
+	keyErr error         // a permanent failure to derive keys: stay on Pion's path
 }
 
 // scratch is a reader's per-packet working memory.
@@ -133,7 +140,6 @@ func (r *srtpReceiver) receive(b []byte, now time.Time, s *scratch) bool {
 		out, err := r.ctx.DecryptRTP(s.plain[:0], b, &s.hdr)
 		if err != nil {
 			// Forged or corrupt: a browser drops it too.
-			r.undecryptable.Add(1)
 			return true
 		}
 		r.sink.onRTP(&s.hdr, out, now)
@@ -151,16 +157,24 @@ func (r *srtpReceiver) ready() bool {
 	if r.keyErr != nil {
 		return false
 	}
-	ctx, err := r.keys.remoteContext()
+	ctx, local, err := r.keys.contexts()
 	switch {
 	case err == nil:
-		r.ctx = ctx
+		r.ctx, r.local = ctx, local
 		r.keyed.Store(true)
 		return true
 	case err != errKeysIncomplete:
 		r.keyErr = err
 	}
 	return false
+}
+
+// armed returns the local context once, after the reader got its keys:
+// the caller then hands the sink a sender for this socket.
+func (r *srtpReceiver) armed() *srtp.Context {
+	l := r.local
+	r.local = nil
+	return l
 }
 
 // sent watches a datagram a writer sends, for this side's hello.
@@ -189,10 +203,29 @@ func newMediaConn(c transport.UDPConn, keys *srtpKeys, sink mediaSink) *mediaCon
 func (c *mediaConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.UDPConn.ReadFrom(p)
-		if err != nil || !c.rx.receive(p[:n], time.Now(), c.s) {
+		if err != nil {
 			return n, addr, err
 		}
+		consumed := c.rx.receive(p[:n], time.Now(), c.s)
+		if local := c.rx.armed(); local != nil {
+			c.rx.sink.onKeyed(&connSender{c: c.UDPConn, to: addr}, local)
+		}
+		if !consumed {
+			return n, addr, nil
+		}
 	}
+}
+
+// connSender sends SRTCP on a socket Pion's ICE also uses, to the address
+// media came from.
+type connSender struct {
+	c  transport.UDPConn
+	to net.Addr
+}
+
+func (s *connSender) sendRTCP(p []byte) error {
+	_, err := s.c.WriteTo(p, s.to)
+	return err
 }
 
 // WriteTo watches the hellos this side sends.

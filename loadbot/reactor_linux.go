@@ -164,10 +164,13 @@ func (r *reactor) drain(c *reactorConn) {
 			m := &r.hdrs[i]
 			b := r.bufs[i][:m.n]
 			now := kernelTime(r.oob[i][:m.hdr.Controllen])
-			if c.rx.receive(b, now, r.s) {
-				continue
+			consumed := c.rx.receive(b, now, r.s)
+			if local := c.rx.armed(); local != nil {
+				c.rx.sink.onKeyed(c.senderTo(&r.names[i]), local)
 			}
-			c.toPion(b, &r.names[i])
+			if !consumed {
+				c.toPion(b, &r.names[i])
+			}
 		}
 		if int(n) < len(r.hdrs) {
 			return
@@ -358,6 +361,32 @@ func listenReactor(r *reactor, laddr *net.UDPAddr, keys *srtpKeys, sink mediaSin
 	return c, nil
 }
 
+// senderTo returns an rtcpSender for the peer at to.
+func (c *reactorConn) senderTo(to *unix.RawSockaddrInet4) rtcpSender {
+	pb := (*[2]byte)(unsafe.Pointer(&to.Port)) // network byte order
+	sa := &unix.SockaddrInet4{Port: int(pb[0])<<8 | int(pb[1]), Addr: to.Addr}
+	return &reactorSender{c: c, to: sa}
+}
+
+// reactorSender writes SRTCP straight to the socket: no Pion write path,
+// no address conversion per packet.
+type reactorSender struct {
+	c  *reactorConn
+	to *unix.SockaddrInet4
+}
+
+func (s *reactorSender) sendRTCP(p []byte) error {
+	s.c.fdMu.RLock()
+	defer s.c.fdMu.RUnlock()
+	if s.c.fdClosed {
+		return net.ErrClosed
+	}
+	if err := unix.Sendto(s.c.fd, p, 0, s.to); err != nil && !errors.Is(err, unix.EAGAIN) {
+		return err
+	}
+	return nil
+}
+
 // toPion queues a datagram for Pion's reader; called by the reactor with
 // c.mu held.
 func (c *reactorConn) toPion(b []byte, from *unix.RawSockaddrInet4) {
@@ -453,7 +482,6 @@ func (c *reactorConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
 	switch err := unix.Sendto(c.fd, p, 0, &sa); {
 	case errors.Is(err, unix.EAGAIN):
 		// A full socket buffer drops the datagram, as a NIC queue would.
-		c.sendDrops.Add(1)
 	case err != nil:
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.laddr, Addr: addr, Err: err}
 	}

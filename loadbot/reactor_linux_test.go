@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,6 +18,7 @@ type nopSink struct{ t *testing.T }
 
 func (s nopSink) onRTP(*rtp.Header, []byte, time.Time) { s.t.Error("media decrypted without keys") }
 func (s nopSink) onRTCP([]byte, time.Time)             { s.t.Error("RTCP decrypted without keys") }
+func (s nopSink) onKeyed(rtcpSender, *srtp.Context)    { s.t.Error("keyed without keys") }
 
 // TestReactorConnIsAUDPSocketForPion checks the parts of transport.UDPConn
 // Pion's ICE relies on: datagrams it cannot decrypt reach ReadFrom with

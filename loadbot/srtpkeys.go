@@ -137,10 +137,17 @@ func (k *srtpKeys) sniff(datagram []byte, outgoing bool) {
 // remoteContext returns a context that decrypts what the peer sends (SRTP
 // and SRTCP), once the handshake and the key log line have been seen.
 func (k *srtpKeys) remoteContext() (*srtp.Context, error) {
+	remote, _, err := k.contexts()
+	return remote, err
+}
+
+// contexts returns the context that decrypts what the peer sends and the
+// one that encrypts what this side sends.
+func (k *srtpKeys) contexts() (remote, local *srtp.Context, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.haveClient || !k.haveServer || k.logMaster == nil || k.logRandom != k.client {
-		return nil, errKeysIncomplete
+		return nil, nil, errKeysIncomplete
 	}
 	var profile srtp.ProtectionProfile
 	switch k.profile {
@@ -151,19 +158,25 @@ func (k *srtpKeys) remoteContext() (*srtp.Context, error) {
 	case dtls.SRTP_AES128_CM_HMAC_SHA1_80:
 		profile = srtp.ProtectionProfileAes128CmHmacSha1_80
 	default:
-		return nil, fmt.Errorf("%w: %#04x", errKeysProfile, uint16(k.profile))
+		return nil, nil, fmt.Errorf("%w: %#04x", errKeysProfile, uint16(k.profile))
 	}
 	cfg := srtp.Config{Profile: profile}
 	ex := exporter{master: k.logMaster, client: k.client, server: k.server, hash: prfHash(k.suite)}
 	if err := cfg.ExtractSessionKeysFromDTLS(ex, k.weClient); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// No SRTP replay window: TrackStats counts a second copy of a packet
 	// as a duplicate and ignores it, as the window would have, without
 	// Pion's allocation per packet (Pion's own default window, 64, also
 	// dropped retransmissions arriving more than 64 packets late).
-	return srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, profile,
-		srtp.SRTPNoReplayProtection(), srtp.SRTCPReplayProtection(srtcpReplayWindow))
+	if remote, err = srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, profile,
+		srtp.SRTPNoReplayProtection(), srtp.SRTCPReplayProtection(srtcpReplayWindow)); err != nil {
+		return nil, nil, err
+	}
+	if local, err = srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile); err != nil {
+		return nil, nil, err
+	}
+	return remote, local, nil
 }
 
 // prfHash is the TLS 1.2 PRF hash of a cipher suite: SHA-384 for the

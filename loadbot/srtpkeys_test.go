@@ -150,3 +150,26 @@ func TestKeysIncompleteWithoutKeyLog(t *testing.T) {
 		t.Fatal("garbage taken as a key log line")
 	}
 }
+
+// FuzzSRTPKeysSniff: sniff reads datagrams anyone can send to a bot's
+// socket; it must never panic, whatever they hold.
+func FuzzSRTPKeysSniff(f *testing.F) {
+	hello := func(typ byte, body []byte) []byte {
+		hs := append([]byte{typ, 0, 0, byte(len(body)), 0, 0, 0, 0, 0, 0, 0, byte(len(body))}, body...)
+		rec := []byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(hs) >> 8), byte(len(hs))}
+		return append(rec, hs...)
+	}
+	random := make([]byte, 32)
+	ch := append(append([]byte{0xfe, 0xfd}, random...), 0, 0, 0, 2, 0xc0, 0x2b, 1, 0)
+	sh := append(append([]byte{0xfe, 0xfd}, random...), 0, 0xc0, 0x2b, 0, 0, 9, 0, 14, 0, 5, 0, 2, 0, 7, 0)
+	f.Add(hello(1, ch))
+	f.Add(hello(2, sh))
+	f.Add(append(hello(2, sh), hello(1, ch)...))
+	f.Add([]byte{22, 0xfe, 0xfd, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var k srtpKeys
+		k.sniff(b, false)
+		k.sniff(b, true)
+		_, _ = k.remoteContext()
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v2"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/surgertc/surge/loadbot/stats"
@@ -48,10 +49,17 @@ type subscriber struct {
 	capSent    map[string]string // track id → max_layer asked for
 	firstVideo time.Time
 
+	// Where feedback goes once the fast path is keyed (guarded by mu):
+	// SRTCP straight to the socket, encrypted with rtcpCtx, which only the
+	// feedback loop uses. Before that, and if it never is, pc.WriteRTCP.
+	rtcpOut rtcpSender
+	rtcpCtx *srtp.Context
+
 	// Owned by the feedback loop.
 	out     []rtcp.Packet
 	nackBuf []uint16
 	lostBuf []int64
+	encBuf  []byte
 
 	gotMedia atomic.Bool
 	viaPion  atomic.Int64 // packets that took Pion's path (tests: the fast path failed)
@@ -292,6 +300,15 @@ func (s *subscriber) onRTCP(pkt []byte, now time.Time) {
 	}
 }
 
+// onKeyed takes the socket's RTCP sender (the first socket to be keyed).
+func (s *subscriber) onKeyed(out rtcpSender, local *srtp.Context) {
+	s.mu.Lock()
+	if s.rtcpOut == nil {
+		s.rtcpOut, s.rtcpCtx = out, local
+	}
+	s.mu.Unlock()
+}
+
 // feedback sends what is due at now: NACKs, PLIs, TWCC feedback, receiver
 // reports. The run's feedback loop calls it every feedbackTick.
 func (s *subscriber) feedback(now time.Time) {
@@ -346,6 +363,7 @@ func (s *subscriber) feedback(now time.Time) {
 	}
 	n := s.pending
 	s.pending = 0
+	sender, ctx := s.rtcpOut, s.rtcpCtx
 	s.mu.Unlock()
 	if n > 0 {
 		s.b.env.metrics.PacketsReceived().Add(float64(n))
@@ -354,10 +372,28 @@ func (s *subscriber) feedback(now time.Time) {
 		s.b.post(m)
 	}
 	if len(out) > 0 {
-		_ = pc.WriteRTCP(out)
+		s.send(out, pc, sender, ctx)
 	}
 	clear(out)
 	s.out = out
+}
+
+// send writes one compound RTCP packet: on the fast path's socket, which
+// spares it Pion's write path (the largest cost left per subscriber), or
+// through Pion. The SRTCP index of our sender SSRC is then this side's
+// alone: Pion writes no RTCP for subscribers.
+func (s *subscriber) send(pkts []rtcp.Packet, pc *webrtc.PeerConnection, out rtcpSender, ctx *srtp.Context) {
+	if out == nil {
+		_ = pc.WriteRTCP(pkts)
+		return
+	}
+	raw, err := rtcp.Marshal(pkts)
+	if err != nil {
+		return
+	}
+	if s.encBuf, err = ctx.EncryptRTCP(s.encBuf[:0], raw, nil); err == nil {
+		_ = out.sendRTCP(s.encBuf)
+	}
 }
 
 // snapshots returns every track's statistics so far.

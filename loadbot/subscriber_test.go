@@ -67,8 +67,10 @@ func received(b *bot) (pkts, plis uint64, freezes int) {
 }
 
 // Media must reach subscribers decrypted by loadbot itself, on the socket
-// read path (reactor or mediaConn), for every SRTP profile: if the keys
-// were not recovered it would silently fall back to Pion's slow path.
+// read path (reactor or mediaConn), and their RTCP leave the same way, for
+// every SRTP profile: if the keys were not recovered it would silently fall
+// back to Pion's slow path. (That the SFU accepts the RTCP shows in the
+// tests that rely on it: NACKs repair, PLIs end freezes, TWCC moves layers.)
 func TestSubscribersDecryptOnTheirOwnSocket(t *testing.T) {
 	s := startSFU(t)
 	for _, profile := range []string{SRTPGCM, SRTPBrowser} {
@@ -88,6 +90,12 @@ func TestSubscribersDecryptOnTheirOwnSocket(t *testing.T) {
 				}
 				if n := b.sub.viaPion.Load(); n != 0 {
 					t.Fatalf("%s: %d of %d packets took Pion's path, not the socket's", b.spec.id, n, pkts)
+				}
+				b.sub.mu.Lock()
+				keyed := b.sub.rtcpOut != nil
+				b.sub.mu.Unlock()
+				if !keyed {
+					t.Fatalf("%s sends its RTCP through Pion, not its socket", b.spec.id)
 				}
 			}
 		})
