@@ -25,14 +25,24 @@ type layerTrace struct {
 }
 
 type tracePacket struct {
-	width    int
-	keyframe bool // starts a keyframe
+	width      int
+	keyframe   bool // starts a keyframe
+	frameStart bool // starts a frame
+	pictureID  int  // VP8 PictureID (the SFU keeps it continuous across switches), -1 without
 }
 
 type layerSwitch struct {
 	seq      uint64
 	from, to int
 	keyframe bool
+	// lostBefore: the packets just before seq never arrived (the shaped
+	// link dropped them and the repair too), so the layer's first packet,
+	// which must start a keyframe, is not in the trace.
+	lostBefore bool
+	frameStart bool
+	// framesLost: whole frames (by PictureID) between the last packet of
+	// the old layer that arrived and this one.
+	framesLost int
 }
 
 func (l *layerTrace) observe(pkt *rtp.Packet, now time.Time) {
@@ -49,7 +59,7 @@ func (l *layerTrace) observe(pkt *rtp.Packet, now time.Time) {
 	}
 	ext := l.lastS + uint64(int64(int16(pkt.SequenceNumber-uint16(l.lastS))))
 	l.lastS = max(l.lastS, ext)
-	l.pkts[ext] = tracePacket{width: w, keyframe: info.keyframe}
+	l.pkts[ext] = tracePacket{width: w, keyframe: info.keyframe, frameStart: info.frameStart, pictureID: info.pictureID}
 	if w != l.width && ext == l.lastS {
 		l.width, l.since = w, now
 	}
@@ -64,10 +74,17 @@ func (l *layerTrace) switches() []layerSwitch {
 	slices.Sort(seqs)
 	var out []layerSwitch
 	prev := 0
-	for _, s := range seqs {
+	for i, s := range seqs {
 		p := l.pkts[s]
 		if p.width != prev {
-			out = append(out, layerSwitch{seq: s, from: prev, to: p.width, keyframe: p.keyframe})
+			sw := layerSwitch{seq: s, from: prev, to: p.width, keyframe: p.keyframe,
+				lostBefore: i > 0 && seqs[i-1] != s-1, frameStart: p.frameStart}
+			if i > 0 {
+				if q := l.pkts[seqs[i-1]]; q.pictureID >= 0 && p.pictureID >= 0 {
+					sw.framesLost = (p.pictureID-q.pictureID+1<<15)%(1<<15) - 1
+				}
+			}
+			out = append(out, sw)
 			prev = p.width
 		}
 	}
@@ -187,9 +204,59 @@ func TestSimulcastFollowsSubscriberBandwidth(t *testing.T) {
 		sws := tr.switches()
 		t.Logf("subscriber %s (shaped %v): %d layer switches", b.spec.id, b.link != nil, len(sws))
 		for _, sw := range sws {
-			if !sw.keyframe {
-				t.Errorf("switch from width %d to %d at sequence %d did not start on a keyframe", sw.from, sw.to, sw.seq)
+			switch {
+			case sw.keyframe:
+			case sw.lostBefore && (!sw.frameStart || sw.framesLost >= 1):
+				// The new layer's first packets (its own start, or a
+				// whole frame before it) were lost for good on the shaped
+				// link: the trace cannot show that they began with a
+				// keyframe. A delta frame's start right after the old
+				// layer's last frame, or a frame's middle with nothing
+				// lost, is wrong whatever was lost.
+				t.Logf("switch from width %d to %d at sequence %d follows packets the link lost (%d whole frames); its start is not in the trace", sw.from, sw.to, sw.seq, sw.framesLost)
+			default:
+				t.Errorf("switch from width %d to %d at sequence %d did not start on a keyframe (frame start %v, packets lost before it %v, frames lost %d)", sw.from, sw.to, sw.seq, sw.frameStart, sw.lostBefore, sw.framesLost)
 			}
 		}
+	}
+}
+
+// The switch check itself: what a trace may and may not excuse by loss.
+func TestLayerTraceSwitches(t *testing.T) {
+	type pk struct {
+		seq        uint64
+		width, pic int
+		key, start bool
+	}
+	cases := []struct {
+		name string
+		pkts []pk
+		want layerSwitch // the second switch (the first is from width 0)
+	}{
+		{"on a keyframe", []pk{{1, 640, 10, true, true}, {2, 640, 11, false, true}, {3, 320, 12, true, true}},
+			layerSwitch{seq: 3, from: 640, to: 320, keyframe: true, frameStart: true}},
+		{"delta right after the old layer", []pk{{1, 640, 10, true, true}, {2, 640, 11, false, true}, {3, 320, 12, false, true}},
+			layerSwitch{seq: 3, from: 640, to: 320, frameStart: true}},
+		{"a whole frame lost before it", []pk{{1, 640, 10, true, true}, {2, 640, 11, false, true}, {6, 320, 13, false, true}},
+			layerSwitch{seq: 6, from: 640, to: 320, lostBefore: true, frameStart: true, framesLost: 1}},
+		{"its own start lost", []pk{{1, 640, 10, true, true}, {2, 640, 11, false, true}, {4, 320, 12, false, false}},
+			layerSwitch{seq: 4, from: 640, to: 320, lostBefore: true}},
+		{"PictureID wraps", []pk{{1, 640, 1<<15 - 2, true, true}, {2, 640, 1<<15 - 1, false, true}, {5, 320, 1, false, true}},
+			layerSwitch{seq: 5, from: 640, to: 320, lostBefore: true, frameStart: true, framesLost: 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := layerTrace{pkts: map[uint64]tracePacket{}}
+			for _, p := range c.pkts {
+				l.pkts[p.seq] = tracePacket{width: p.width, keyframe: p.key, frameStart: p.start, pictureID: p.pic}
+			}
+			sws := l.switches()
+			if len(sws) != 2 {
+				t.Fatalf("%d switches, want 2: %+v", len(sws), sws)
+			}
+			if sws[1] != c.want {
+				t.Errorf("got %+v, want %+v", sws[1], c.want)
+			}
+		})
 	}
 }

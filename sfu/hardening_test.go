@@ -500,6 +500,94 @@ func TestCandidatesBeforeTheOfferAreHeld(t *testing.T) {
 	base.assertReturned(t, 4<<20)
 }
 
+// A subscriber's candidates overtake its answer as a publisher's overtake
+// its offer (Pion emits them during SetLocalDescription); before the first
+// answer they were refused with "remote description is not set".
+func TestSubscriberCandidatesBeforeTheAnswerAreHeld(t *testing.T) {
+	s := startServer(t, nil)
+	ls := startLiveStream(t, s)
+
+	raw := dialRaw(t, s)
+	raw.joinAs(devToken(t, liveRoom, "early-sub"))
+	offer, ok := raw.next(signal.TypeOffer, 10*time.Second)
+	if !ok || offer.Target != signal.TargetSubscriber {
+		t.Fatalf("no subscriber offer (%v)", raw.err)
+	}
+	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	var got sync.WaitGroup
+	got.Add(1)
+	var once sync.Once
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		buf := make([]byte, 1500)
+		for n := 0; ; n++ {
+			if _, _, err := tr.Read(buf); err != nil {
+				return
+			}
+			if n == 20 {
+				once.Do(got.Done)
+			}
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	// Every candidate before the answer, and an answer without them.
+	cands := strings.Count(pc.LocalDescription().SDP, "a=candidate:")
+	for _, line := range strings.Split(pc.LocalDescription().SDP, "\r\n") {
+		if c, ok := strings.CutPrefix(line, "a="); ok && strings.HasPrefix(c, "candidate:") {
+			mid, idx := "0", uint16(0)
+			raw.send(signal.Message{Type: signal.TypeCandidate, Target: signal.TargetSubscriber, Candidate: &signal.Candidate{Candidate: c, SDPMid: &mid, SDPMLineIndex: &idx}})
+		}
+	}
+	if cands == 0 {
+		t.Fatal("the subscriber gathered no candidates")
+	}
+	raw.expectAccepted("subscriber candidates before the answer")
+	raw.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetSubscriber, SDP: answer.SDP})
+
+	// The server's candidates follow its offer; no error may come back.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case m := <-raw.msgs:
+				switch m.Type {
+				case signal.TypeCandidate:
+					if m.Candidate != nil {
+						_ = pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex})
+					}
+				case signal.TypeError:
+					t.Errorf("the subscriber got an error: %s %s", m.Code, m.Reason)
+				}
+			}
+		}
+	}()
+	arrived := make(chan struct{})
+	go func() { got.Wait(); close(arrived) }()
+	select {
+	case <-arrived:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no media reached the subscriber whose candidates came before its answer")
+	}
+	ls.assertFlowing(t)
+}
+
 // Harm 5b: a socket whose outgoing queue reached 256 messages was dropped
 // with no error or leave. It now gets leave{code:too_slow} first.
 func TestSlowClientIsToldWhyItIsDropped(t *testing.T) {

@@ -39,6 +39,7 @@ type Participant struct {
 	receivers map[*webrtc.RTPReceiver]*Receiver
 	downs     map[string]*DownTrack     // by track id
 	early     []webrtc.ICECandidateInit // publisher candidates that came before the offer
+	earlySub  []webrtc.ICECandidateInit // subscriber candidates that came before the first answer
 	pubGuard  *streamGuard              // the publish connection's, once it has an answer
 	pubGate   *candidateGate            // pubPC's local candidates, sent after its answer
 	closed    bool
@@ -255,7 +256,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		p.pubGuard = g
 		p.mu.Unlock()
 	}
-	p.flushEarlyCandidates(pc)
+	p.flushEarlyCandidates(pc, signal.TargetPublisher)
 	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: answer})
 	p.mu.Lock()
 	gate := p.pubGate
@@ -511,6 +512,7 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	p.offerInFlight = false
 	pending := p.offerPending
 	p.negMu.Unlock()
+	p.flushEarlyCandidates(pc, signal.TargetSubscriber)
 	p.stageNegotiated()
 	if pending {
 		p.negotiate()
@@ -518,14 +520,15 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	return nil
 }
 
-// maxEarlyCandidates bounds the publisher candidates held until the offer:
-// a browser gathers a handful per interface.
+// maxEarlyCandidates bounds the candidates held per connection until its
+// description arrives: a browser gathers a handful per interface.
 const maxEarlyCandidates = 32
 
-// handleCandidate adds a trickled client candidate. Publisher candidates
-// that arrive before the offer are held and added once it is applied: Pion
-// and browsers emit candidates while setting their local description, so a
-// client's first candidates often overtake its offer.
+// handleCandidate adds a trickled client candidate. Candidates that arrive
+// before the description they belong to (the publisher's offer, the
+// subscriber's first answer) are held and added once it is applied: Pion and
+// browsers emit candidates while setting their local description, so a
+// client's first candidates often overtake the SDP they follow.
 func (p *Participant) handleCandidate(target string, c *signal.Candidate) error {
 	if strings.TrimSpace(c.Candidate) == "" {
 		return nil // end-of-candidates
@@ -533,37 +536,44 @@ func (p *Participant) handleCandidate(target string, c *signal.Candidate) error 
 	init := webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
 	p.mu.Lock()
 	pc := p.pubPC
+	held := &p.early
 	if target == signal.TargetSubscriber {
 		pc = p.subPC
+		held = &p.earlySub
 	}
-	if target == signal.TargetPublisher && (pc == nil || pc.RemoteDescription() == nil) {
-		if !p.grant.CanPublish {
+	switch {
+	case target == signal.TargetPublisher && !p.grant.CanPublish:
+		p.mu.Unlock()
+		return signal.Errorf(signal.CodeForbidden, "token does not grant publish")
+	case target == signal.TargetSubscriber && pc == nil:
+		p.mu.Unlock()
+		return signal.Errorf(signal.CodeBadRequest, "no %s connection: the token does not grant subscribe", target)
+	case pc == nil || pc.RemoteDescription() == nil:
+		if len(*held) >= maxEarlyCandidates {
 			p.mu.Unlock()
-			return signal.Errorf(signal.CodeForbidden, "token does not grant publish")
+			return signal.Errorf(signal.CodeBadRequest, "more than %d %s candidates before its description", maxEarlyCandidates, target)
 		}
-		if len(p.early) >= maxEarlyCandidates {
-			p.mu.Unlock()
-			return signal.Errorf(signal.CodeBadRequest, "more than %d publisher candidates before the offer", maxEarlyCandidates)
-		}
-		p.early = append(p.early, init)
+		*held = append(*held, init)
 		p.mu.Unlock()
 		return nil
 	}
 	p.mu.Unlock()
-	if pc == nil {
-		return signal.Errorf(signal.CodeBadRequest, "no %s connection: the token does not grant subscribe", target)
-	}
 	if err := safely(func() error { return pc.AddICECandidate(init) }); err != nil {
 		return signal.Errorf(signal.CodeBadRequest, "bad candidate: %v", err)
 	}
 	return nil
 }
 
-// flushEarlyCandidates adds the candidates held until pc had the offer.
-func (p *Participant) flushEarlyCandidates(pc *webrtc.PeerConnection) {
+// flushEarlyCandidates adds the target's candidates held until pc had its
+// remote description.
+func (p *Participant) flushEarlyCandidates(pc *webrtc.PeerConnection, target string) {
 	p.mu.Lock()
-	early := p.early
-	p.early = nil
+	held := &p.early
+	if target == signal.TargetSubscriber {
+		held = &p.earlySub
+	}
+	early := *held
+	*held = nil
 	p.mu.Unlock()
 	for _, c := range early {
 		if err := safely(func() error { return pc.AddICECandidate(c) }); err != nil {

@@ -113,3 +113,35 @@ func TestResultsRawSurvivesGarbage(t *testing.T) {
 		out = f.ResultsRaw(p, now, out[:0])
 	}
 }
+
+// FuzzResultsRaw feeds mutated real feedback (what a hostile subscriber
+// can send) to the allocation-free parser: it must never panic, never
+// report more packets than the feedback's status count, and, wherever
+// pion/rtcp accepts the packet as TWCC feedback, read what Results reads.
+func FuzzResultsRaw(f *testing.F) {
+	_, _, raw := feedbackFixture(f, 400)
+	for _, p := range raw {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		h, now, _ := feedbackFixture(t, 400)
+		got := NewFeedback(h).ResultsRaw(p, now, nil)
+		if len(p) >= 16 {
+			if count := int(p[14])<<8 | int(p[15]); len(got) > count {
+				t.Fatalf("%d results from feedback with status count %d", len(got), count)
+			}
+		}
+		pkts, err := rtcp.Unmarshal(p)
+		if err != nil || len(pkts) != 1 {
+			return
+		}
+		fb, ok := pkts[0].(*rtcp.TransportLayerCC)
+		if !ok || int(fb.Header.Length+1)*4 != len(p) {
+			return
+		}
+		want := NewFeedback(h).Results(fb, now, nil)
+		if !slices.Equal(got, want) {
+			t.Fatalf("parsers disagree on %x:\nraw   %v\nrtcp  %v", p, got, want)
+		}
+	})
+}

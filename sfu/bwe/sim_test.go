@@ -26,13 +26,12 @@ type simLink struct {
 }
 
 type simPacket struct {
-	seq      uint64
-	size     int
-	depart   time.Duration // leaves the bottleneck
-	arrive   time.Duration // at the receiver's socket
-	probe    bool
-	dropped  bool
-	recorded bool
+	seq     uint64
+	size    int
+	depart  time.Duration // leaves the bottleneck
+	arrive  time.Duration // at the receiver's socket
+	probe   bool
+	dropped bool
 }
 
 type sim struct {
