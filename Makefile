@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 # package:FuzzTarget pairs; `make fuzz` runs each for $(FUZZTIME).
-FUZZ_TARGETS ?= ./sfu/signal:FuzzDecode ./simulcast:FuzzParseVP8 ./sfu:FuzzRemoteSDP ./sfu/turn:FuzzReadFrame ./sfu/turn:FuzzParseUsername ./sfu/turn:FuzzTapInbound ./sfu/bwe:FuzzResultsRaw
+FUZZ_TARGETS ?= ./sfu/signal:FuzzDecode ./simulcast:FuzzParseVP8 ./sfu:FuzzRemoteSDP ./sfu/turn:FuzzReadFrame ./sfu/turn:FuzzParseUsername ./sfu/turn:FuzzTapInbound ./sfu/bwe:FuzzResultsRaw ./loadbot:FuzzSRTPKeysSniff
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run test bench bench-load fuzz lint profile soak tidy clean release image

@@ -2,13 +2,15 @@ package loadbot
 
 import (
 	"fmt"
+	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -27,16 +29,19 @@ const (
 
 // apiOptions make a bot's webrtc.API differ from the shared one.
 type apiOptions struct {
-	role   role
-	srtp   string
-	net    transport.Net // shaped link; nil: the host's network
-	noNACK bool          // subscribers: measure loss before retransmission
+	role role
+	srtp string
+	net  transport.Net // shaped link or a subscriber's mediaNet; nil: the host's network
 	// loopbackOnly keeps ICE on 127.0.0.0/8: tests and a local SFU never
 	// need another interface, and bots then never touch the real network.
 	loopbackOnly bool
-	// nackTracks routes counted NACKs to tracks (subscribers).
-	nackTracks *sync.Map
-	ice        iceTransport // the run's forced ICE path
+	// keyLog receives the DTLS key log (a subscriber's srtpKeys).
+	keyLog io.Writer
+	// bwe, for a publisher, adds a send-side bandwidth estimator (GCC)
+	// sized for layers and hands it over when the PeerConnection is built.
+	bwe    func(cc.BandwidthEstimator)
+	layers []Layer
+	ice    iceTransport // the run's forced ICE path
 }
 
 // browserSRTPProfiles is the use_srtp list of Chromium's DTLS ClientHello,
@@ -48,11 +53,35 @@ var browserSRTPProfiles = []dtls.SRTPProtectionProfile{
 	dtls.SRTP_AES128_CM_HMAC_SHA1_80, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AEAD_AES_128_GCM,
 }
 
+// publisherBWE is GCC on the TWCC feedback the SFU sends publishers. It
+// starts at what every layer needs, as Chromium's estimate stands once
+// its start-up probes are done, never falls below the lowest layer and
+// needs no more than twice the sum of all.
+func publisherBWE(layers []Layer, onBWE func(cc.BandwidthEstimator)) (*cc.InterceptorFactory, error) {
+	sum := 0
+	for _, l := range layers {
+		sum += l.BitrateKbps * 1000
+	}
+	lowest := layers[0].BitrateKbps * 1000
+	f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		// The no-op pacer: Pion's leaky bucket clones and logs every
+		// packet; a frame's packets go out back to back, as Chromium's
+		// pacer lets a frame burst at 2.5 × the estimate.
+		return gcc.NewSendSideBWE(gcc.SendSideBWEInitialBitrate(sum*6/5), gcc.SendSideBWEMinBitrate(lowest),
+			gcc.SendSideBWEMaxBitrate(2*sum), gcc.SendSideBWEPacer(gcc.NewNoOpPacer()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { onBWE(est) })
+	return f, nil
+}
+
 const repairedRIDURI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 
-// newAPI builds a webrtc.API for bots. Bots of one role without a shaped
-// link share one (the runner builds it once): the MediaEngine and
-// interceptor registry are read-only after construction.
+// newAPI builds a webrtc.API for bots. Publishers without a shaped link
+// share one (the runner builds it once); each subscriber has its own, whose
+// network and key log feed its receive fast path (mediaconn.go).
 func newAPI(o apiOptions) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
@@ -103,34 +132,25 @@ func newAPI(o apiOptions) (*webrtc.API, error) {
 			return nil, err
 		}
 		ir.Add(sr)
+		if o.bwe != nil {
+			f, err := publisherBWE(o.layers, o.bwe)
+			if err != nil {
+				return nil, err
+			}
+			ir.Add(f)
+		}
 		// Sequence numbers the SFU's bandwidth estimator needs, as a
-		// browser sends them.
+		// browser sends them; added after GCC so that its writer sees them.
 		hx, err := twcc.NewHeaderExtensionInterceptor()
 		if err != nil {
 			return nil, err
 		}
 		ir.Add(hx)
 	case roleSubscriber:
-		if !o.noNACK {
-			if o.nackTracks != nil {
-				ir.Add(nackCounterFactory{tracks: o.nackTracks})
-			}
-			gen, err := nack.NewGeneratorInterceptor()
-			if err != nil {
-				return nil, err
-			}
-			ir.Add(gen)
-		}
-		fb, err := twcc.NewSenderInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		ir.Add(fb)
-		rr, err := report.NewReceiverInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		ir.Add(rr)
+		// No interceptors: a subscriber's NACKs, PLIs, TWCC feedback and
+		// receiver reports come from its own receive state (subscriber.go),
+		// which spares every packet three header parses and a goroutine
+		// hand-off (Pion's TWCC sender passes each packet over a channel).
 	}
 
 	se := webrtc.SettingEngine{}
@@ -165,6 +185,9 @@ func newAPI(o apiOptions) (*webrtc.API, error) {
 	}
 	if o.net != nil {
 		se.SetNet(o.net)
+	}
+	if o.keyLog != nil {
+		se.SetDTLSKeyLogWriter(o.keyLog)
 	}
 	o.ice.apply(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil

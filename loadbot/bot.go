@@ -30,6 +30,7 @@ type botSpec struct {
 	index  int
 	link   LinkConfig // zero: unshaped
 	noNACK bool
+	capped bool // sends subscription caps (Config.Cap)
 }
 
 // bot is one participant. Its join runs on the goroutine that calls run;
@@ -46,8 +47,9 @@ type bot struct {
 	link  *LinkStats
 	ice   botICE
 
-	events chan botEvent // join progress, buffered; never blocks senders
-	gone   chan struct{} // closed when a joined session ended early
+	events chan botEvent       // join progress, buffered; never blocks senders
+	gone   chan struct{}       // closed when a joined session ended early
+	outbox chan signal.Message // signaling the bot's media side asks run to send
 
 	mu       sync.Mutex
 	timing   stats.JoinTiming
@@ -66,7 +68,7 @@ type botEvent struct {
 }
 
 func newBot(spec botSpec, e *env) *bot {
-	b := &bot{spec: spec, env: e, events: make(chan botEvent, 16), gone: make(chan struct{})}
+	b := &bot{spec: spec, env: e, events: make(chan botEvent, 16), gone: make(chan struct{}), outbox: make(chan signal.Message, 8)}
 	if spec.link.Shaped() {
 		b.link = &LinkStats{}
 	}
@@ -120,6 +122,15 @@ func (b *bot) run(ctx context.Context) {
 	b.env.metrics.MoveBot(b.metricsRole(), state, metrics.BotConnected)
 	state = metrics.BotConnected
 	b.stay(ctx)
+}
+
+// post queues a signaling message for stay to send; dropped if the queue is
+// full (the bot is not keeping up with its own requests).
+func (b *bot) post(m signal.Message) {
+	select {
+	case b.outbox <- m:
+	default:
+	}
 }
 
 func (b *bot) metricsRole() metrics.Role {

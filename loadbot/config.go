@@ -77,6 +77,15 @@ func (l LinkConfig) Shaped() bool {
 	return l.DownlinkKbps > 0 || l.UplinkKbps > 0 || l.DelayMs > 0 || l.LossPct > 0 || l.FlapEveryMs > 0
 }
 
+// CapConfig makes subscribers send `subscription` caps, as a page that
+// shows some tiles small does, optionally for a while only.
+type CapConfig struct {
+	Share float64       `mapstructure:"share" json:"share,omitempty"` // 0..1 of each room's subscribers (the last ones)
+	Layer string        `mapstructure:"layer" json:"layer,omitempty"` // q, h or f; default q
+	After time.Duration `mapstructure:"after" json:"after,omitempty"` // from the subscriber's first video packet
+	For   time.Duration `mapstructure:"for" json:"for,omitempty"`     // then lifted (max_layer f); 0: kept
+}
+
 // SLO is what a run must meet. Zero disables a check.
 type SLO struct {
 	P99LatencyMs   float64 `mapstructure:"p99_latency_ms" json:"p99_latency_ms"`
@@ -111,6 +120,15 @@ type Config struct {
 	Simulcast        bool          `mapstructure:"simulcast"`
 	Layers           []Layer       `mapstructure:"layers"`
 	KeyframeInterval time.Duration `mapstructure:"keyframe_interval"`
+	// PublisherBWE runs a send-side bandwidth estimator (GCC on the SFU's
+	// TWCC feedback) on publishers: layers their uplink cannot carry are
+	// sent smaller, then stopped, f first, as Chromium does. Off by
+	// default: on one loaded host the SFU's feedback drives GCC down
+	// without any congestion (2.8 → 0.9 Mbps in 20 s with 100
+	// subscribers), so the publisher, not the SFU, would decide the layers.
+	PublisherBWE bool `mapstructure:"publisher_bwe"`
+	// Cap makes a share of subscribers cap their video with `subscription`.
+	Cap CapConfig `mapstructure:"cap"`
 
 	Duration time.Duration `mapstructure:"duration"`
 	// Grace bounds the time after Duration for bots to leave and the report
@@ -139,6 +157,9 @@ type Config struct {
 	// uplink too, if set).
 	Link        LinkConfig `mapstructure:"link"`
 	ShapedShare float64    `mapstructure:"shaped_share"`
+	// PublisherLink shapes every publisher's network (an uplink limit
+	// makes a publisher with PublisherBWE drop layers).
+	PublisherLink LinkConfig `mapstructure:"publisher_link"`
 
 	SFUMetricsURL  string        `mapstructure:"sfu_metrics"`
 	ScrapeInterval time.Duration `mapstructure:"scrape_interval"`
@@ -248,6 +269,10 @@ func (c *Config) validate(maxBots int) error {
 		return fmt.Errorf("%w: link.flap_down_ms must be shorter than link.flap_every_ms", ErrConfig)
 	case c.MaxRedirects < 0 || c.MaxRedirects > 10:
 		return fmt.Errorf("%w: max_redirects must be in [0, 10]", ErrConfig)
+	case c.Cap.Share < 0 || c.Cap.Share > 1 || c.Cap.After < 0 || c.Cap.For < 0:
+		return fmt.Errorf("%w: cap share must be in [0, 1], after and for not negative", ErrConfig)
+	case c.Cap.Layer != "" && c.Cap.Layer != "q" && c.Cap.Layer != "h" && c.Cap.Layer != "f":
+		return fmt.Errorf("%w: cap layer must be q, h or f", ErrConfig)
 	}
 	if err := validICETransport(c); err != nil {
 		return err

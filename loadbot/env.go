@@ -5,11 +5,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
+	"runtime"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v2"
+	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/surgertc/surge/loadbot/stats"
@@ -26,13 +29,17 @@ type env struct {
 	http         *http.Client
 	loopbackOnly bool
 
-	pubAPI, subAPI, subNoNACKAPI *webrtc.API
-	ice                          iceTransport
+	pubAPI *webrtc.API
+	host   transport.Net // the host's network, shared by unshaped subscribers
+	ice    iceTransport  // the run's forced ICE path
+
+	// feedback sends every subscriber's RTCP; reactors read unshaped
+	// subscribers' sockets (nil where unsupported).
+	feedback *feedbackLoop
+	reactors *reactors
 
 	// packetHook, for tests, sees every packet a subscriber receives.
 	packetHook func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time)
-
-	nackTracks sync.Map // media SSRC → *stats.TrackStats, for NACK counts
 
 	// clocks, set by a coordinator, say how subscribers time each room's
 	// publishers; nil: all in this process.
@@ -60,37 +67,76 @@ func newEnv(cfg Config, log *slog.Logger, m *metrics.Loadbot) (*env, error) {
 	if e.pubAPI, err = newAPI(apiOptions{role: rolePublisher, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly, ice: e.ice}); err != nil {
 		return nil, err
 	}
-	if e.subAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, loopbackOnly: e.loopbackOnly, ice: e.ice, nackTracks: &e.nackTracks}); err != nil {
+	if e.host, err = stdnet.NewNet(); err != nil {
 		return nil, err
 	}
-	if e.subNoNACKAPI, err = newAPI(apiOptions{role: roleSubscriber, srtp: cfg.SRTP, noNACK: true, loopbackOnly: e.loopbackOnly, ice: e.ice}); err != nil {
+	if e.reactors, err = newReactors(runtime.GOMAXPROCS(0)); err != nil {
 		return nil, err
 	}
+	e.feedback = newFeedbackLoop()
 	return e, nil
 }
 
-// apiFor returns the API a bot uses: the shared one, or for a shaped bot
-// its own, whose network is the shaped link (a SettingEngine holds one
-// transport.Net, so sharing is impossible there).
-func (e *env) apiFor(spec botSpec, link *LinkStats) (*webrtc.API, error) {
-	if !spec.link.Shaped() {
-		switch {
-		case spec.role == rolePublisher:
-			return e.pubAPI, nil
-		case spec.noNACK:
-			return e.subNoNACKAPI, nil
-		default:
-			return e.subAPI, nil
+// publisherAPI returns the API a publisher uses: the shared one, or its
+// own when it runs a bandwidth estimator (onBWE gets it) or sits behind a
+// shaped link (a SettingEngine holds one transport.Net).
+func (e *env) publisherAPI(spec botSpec, link *LinkStats, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+	if !spec.link.Shaped() && onBWE == nil {
+		return e.pubAPI, nil
+	}
+	o := apiOptions{role: rolePublisher, srtp: e.cfg.SRTP, loopbackOnly: e.loopbackOnly, bwe: onBWE, layers: e.cfg.Layers, ice: e.ice}
+	if spec.link.Shaped() {
+		n, err := newShapedNet(spec.link, link, uint64(time.Now().UnixNano()))
+		if err != nil {
+			return nil, err
 		}
+		o.net = n
 	}
-	n, err := newShapedNet(spec.link, link, uint64(time.Now().UnixNano()))
-	if err != nil {
-		return nil, err
-	}
-	return newAPI(apiOptions{role: spec.role, srtp: e.cfg.SRTP, net: n, noNACK: spec.noNACK, loopbackOnly: e.loopbackOnly, ice: e.ice, nackTracks: &e.nackTracks})
+	return newAPI(o)
 }
 
-func (e *env) close() { e.http.CloseIdleConnections() }
+// subscriberAPI returns the API of one subscriber: its sockets decrypt
+// media for sink with the keys its DTLS connection logs to keys. A bot
+// forced onto ICE-TCP or a TURN relay (ice_transport) keeps Pion's receive
+// path: its media arrives framed (RFC 4571, TURN ChannelData) on sockets
+// the fast path cannot read, and reaches sink through OnTrack.
+func (e *env) subscriberAPI(b *bot, keys *srtpKeys, sink mediaSink) (*webrtc.API, error) {
+	o := apiOptions{role: roleSubscriber, srtp: e.cfg.SRTP, loopbackOnly: e.loopbackOnly, ice: e.ice}
+	var shaped transport.Net
+	if b.spec.link.Shaped() {
+		var err error
+		if shaped, err = newShapedNet(b.spec.link, b.link, uint64(time.Now().UnixNano())); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case !e.fastPath():
+		if shaped != nil {
+			o.net = shaped
+		}
+	case shaped != nil:
+		// The shaper sits between socket and ICE, so media is decrypted
+		// on Pion's read goroutine, after the link delivered it.
+		o.net, o.keyLog = &mediaNet{Net: shaped, keys: keys, sink: sink}, keys
+	default:
+		if o.net = newReactorNet(e.reactors, e.host, keys, sink); o.net == nil {
+			o.net = &mediaNet{Net: e.host, keys: keys, sink: sink}
+		}
+		o.keyLog = keys
+	}
+	return newAPI(o)
+}
+
+// fastPath reports whether subscribers' sockets carry their media as
+// plain SRTP datagrams, which the fast path decrypts where they are read:
+// host candidates over UDP, not ICE-TCP or a relay.
+func (e *env) fastPath() bool { return e.ice.mode == ICEUDP }
+
+func (e *env) close() {
+	e.feedback.close()
+	e.reactors.close()
+	e.http.CloseIdleConnections()
+}
 
 // isLoopbackURL reports whether the signaling URL names a loopback host:
 // then ICE is kept to loopback too.

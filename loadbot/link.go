@@ -66,11 +66,7 @@ func (n *shapedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 }
 
 func (n *shapedNet) ListenPacket(network, address string) (net.PacketConn, error) {
-	addr, err := n.ResolveUDPAddr(network, address)
-	if err != nil {
-		return nil, err
-	}
-	return n.ListenUDP(network, addr)
+	return listenPacket(n, network, address)
 }
 
 // datagram is one packet in a link's queue.

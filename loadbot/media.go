@@ -78,6 +78,7 @@ func (e extIDs) stamp(h *rtp.Header, mid, rid []byte, buf []byte, now time.Time)
 type vp8Stream struct {
 	layer      Layer
 	frameBytes int // average interframe size for the layer's bitrate
+	rate       int // bps to send at, set by the send loop (0: the layer's bitrate)
 	seq        uint16
 	ts         uint32
 	tsStep     uint32
@@ -107,12 +108,18 @@ func newVP8Stream(l Layer, seed uint32) *vp8Stream {
 	}
 }
 
-// frameSize is the byte size of the next frame.
+// frameSize is the byte size of the next frame: the layer's bitrate, or
+// the rate the publisher's bandwidth estimate allows (an encoder told to
+// spend less makes smaller frames).
 func (s *vp8Stream) frameSize(key bool) int {
-	if key {
-		return s.frameBytes * keyframeFactor
+	n := s.frameBytes
+	if s.rate > 0 && s.rate < s.layer.BitrateKbps*1000 {
+		n = max(n*s.rate/(s.layer.BitrateKbps*1000), 16)
 	}
-	return s.frameBytes
+	if key {
+		return n * keyframeFactor
+	}
+	return n
 }
 
 // writeFrame packetizes one frame and hands each packet to write, which

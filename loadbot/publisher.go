@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -39,6 +40,13 @@ type publisher struct {
 	videoIDs    extIDs
 	keyReq      []atomic.Bool // per layer: a PLI/FIR asked for a keyframe
 
+	// With a bandwidth estimator (Config.PublisherBWE): what each layer
+	// may send, in bps (0: stopped), from the allocator.
+	rates   []atomic.Int64
+	allocMu sync.Mutex
+	alloc   *layerAllocator
+	allocTo []int
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	sendOnce sync.Once
@@ -56,7 +64,28 @@ func newPublisher(b *bot) *publisher {
 // message is simpler for the server than trickle).
 func (p *publisher) offer() error {
 	cfg := p.b.env.cfg
-	api, err := p.b.env.apiFor(p.b.spec, p.b.link)
+	if cfg.Video {
+		p.layers = cfg.Layers
+		if !cfg.Simulcast {
+			// One stream, no RID: the top layer, as a browser without
+			// simulcast sends.
+			top := cfg.Layers[len(cfg.Layers)-1]
+			top.RID = ""
+			p.layers = []Layer{top}
+		}
+		p.rates = make([]atomic.Int64, len(p.layers))
+		targets := make([]int, len(p.layers))
+		for i, l := range p.layers {
+			targets[i] = l.BitrateKbps * 1000
+			p.rates[i].Store(int64(targets[i]))
+		}
+		p.alloc = newLayerAllocator(targets)
+	}
+	var onBWE func(cc.BandwidthEstimator)
+	if cfg.PublisherBWE && cfg.Video {
+		onBWE = p.onEstimator
+	}
+	api, err := p.b.env.publisherAPI(p.b.spec, p.b.link, onBWE)
 	if err != nil {
 		return err
 	}
@@ -83,14 +112,6 @@ func (p *publisher) offer() error {
 		p.audioSender = tr.Sender()
 	}
 	if cfg.Video {
-		p.layers = cfg.Layers
-		if !cfg.Simulcast {
-			// One stream, no RID: the top layer, as a browser without
-			// simulcast sends.
-			top := cfg.Layers[len(cfg.Layers)-1]
-			top.RID = ""
-			p.layers = []Layer{top}
-		}
 		codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: vp8ClockRate}
 		for _, l := range p.layers {
 			var opts []func(*webrtc.TrackLocalStaticRTP)
@@ -157,6 +178,28 @@ func (p *publisher) onAnswer(sdpText string) error {
 	// comes last: ICE may connect before the IDs above are known.
 	p.b.emit(botEvent{kind: "answered"})
 	return nil
+}
+
+// onEstimator takes the publisher's send-side bandwidth estimator (GCC on
+// the SFU's TWCC feedback) when its PeerConnection is built.
+func (p *publisher) onEstimator(est cc.BandwidthEstimator) {
+	p.onEstimate(est.GetTargetBitrate())
+	est.OnTargetBitrateChange(p.onEstimate)
+}
+
+// onEstimate re-splits the estimate over the layers; the send loops pick
+// the rates up with their next frame.
+func (p *publisher) onEstimate(bps int) {
+	p.allocMu.Lock()
+	before := p.alloc.active
+	p.allocTo = p.alloc.decide(bps, p.allocTo)
+	if p.alloc.active != before {
+		p.b.env.log.Debug("publisher layers", "participant", p.b.spec.id, "estimate_bps", bps, "layers", p.alloc.active)
+	}
+	for i, r := range p.allocTo {
+		p.rates[i].Store(int64(r))
+	}
+	p.allocMu.Unlock()
 }
 
 func idsOf(exts []webrtc.RTPHeaderExtensionParameter) extIDs {
@@ -268,6 +311,13 @@ func (p *publisher) sendVideo(i int, s *vp8Stream) {
 		case <-p.stop:
 			return
 		case now := <-t.C:
+			if s.rate = int(p.rates[i].Load()); s.rate == 0 {
+				// The uplink cannot carry this layer: not sent, and it
+				// restarts with a keyframe, as an encoder does.
+				lastKey = time.Time{}
+				p.keyReq[i].Store(false)
+				continue
+			}
 			key := lastKey.IsZero() || p.keyReq[i].Swap(false) ||
 				(cfg.KeyframeInterval > 0 && now.Sub(lastKey) >= cfg.KeyframeInterval)
 			if key {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/pion/interceptor/pkg/twcc"
 )
 
 // Reconnection. A bot whose session ends before the run does — its node
@@ -83,6 +85,16 @@ func (b *bot) stay(ctx context.Context) {
 		case ev := <-b.events:
 			if ev.kind == "media" {
 				closeGap(false)
+			}
+			continue
+		case m := <-b.outbox:
+			// Sent from here, so that a slow server never holds up the
+			// feedback loop that queued it.
+			b.mu.Lock()
+			sig := b.sig
+			b.mu.Unlock()
+			if sig != nil {
+				_ = sig.send(m)
 			}
 			continue
 		case <-gone:
@@ -199,9 +211,12 @@ func (b *bot) teardown() {
 	b.dropped = ""
 	b.gone = make(chan struct{})
 	b.mu.Unlock()
+	// Requests of the old session name its tracks: the new one would
+	// refuse them.
 	for {
 		select {
 		case <-b.events:
+		case <-b.outbox:
 		default:
 			return
 		}
@@ -209,7 +224,8 @@ func (b *bot) teardown() {
 }
 
 // reset closes the subscribe PeerConnection, finishes its tracks and lets
-// the next server offer create a new one.
+// the next server offer create a new one. Closing the PeerConnection closes
+// its sockets, so nothing of the old session reaches onRTP afterwards.
 func (s *subscriber) reset() {
 	s.mu.Lock()
 	pc := s.pc
@@ -223,15 +239,20 @@ func (s *subscriber) reset() {
 	s.gotMedia.Store(false)
 	now := time.Now()
 	s.mu.Lock()
-	tracks := append([]*trackRecv(nil), s.tracks...)
-	s.mu.Unlock()
-	for _, t := range tracks {
-		t.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tracks {
 		if !t.final {
 			t.st.Finish(now)
 			t.final = true
 		}
-		t.mu.Unlock()
+	}
+	// The new session has its own offer, sockets, keys and transport-wide
+	// sequence numbers, and the server knows none of the old caps.
+	s.media = mediaInfo{}
+	s.rtcpOut, s.rtcpCtx = nil, nil
+	s.twcc, s.twccBase = twcc.NewRecorder(s.ssrc), time.Time{}
+	if s.capSent != nil {
+		clear(s.capSent)
 	}
 }
 

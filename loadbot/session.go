@@ -85,6 +85,7 @@ func (s *session) plan(target report.Load) []planned {
 	}
 	s.mu.Unlock()
 	var specs []planned
+	capped := int(math.Round(cfg.Cap.Share * float64(target.Subscribers)))
 	add := func(room int, r role, to int, shapedUpTo int) {
 		name := roomName(cfg.RoomPrefix, room)
 		for i := 0; i < to; i++ {
@@ -99,6 +100,12 @@ func (s *session) plan(target report.Load) []planned {
 			if r == roleSubscriber && i < shapedUpTo {
 				sp.link = cfg.Link
 				sp.noNACK = cfg.Link.NoNACK
+			}
+			// Caps go to the last subscribers, so that they overlap the
+			// shaped ones only when both shares together exceed 1.
+			sp.capped = r == roleSubscriber && i >= to-capped
+			if r == rolePublisher {
+				sp.link = cfg.PublisherLink
 			}
 			specs = append(specs, planned{spec: sp, room: room})
 		}

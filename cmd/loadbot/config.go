@@ -24,7 +24,9 @@ var flagKey = map[string]string{
 	"reconnect": "reconnect", "max-redirects": "max_redirects",
 	"downlink-kbps": "link.downlink_kbps", "uplink-kbps": "link.uplink_kbps",
 	"delay-ms": "link.delay_ms", "loss-pct": "link.loss_pct", "no-nack": "link.no_nack",
-	"shaped-share":       "shaped_share",
+	"shaped-share":  "shaped_share",
+	"publisher-bwe": "publisher_bwe", "publisher-uplink-kbps": "publisher_link.uplink_kbps",
+	"cap-share": "cap.share", "cap-layer": "cap.layer", "cap-after": "cap.after", "cap-for": "cap.for",
 	"slo-p99-latency-ms": "slo.p99_latency_ms", "slo-loss-pct": "slo.loss_pct",
 	"slo-join-failure-pct": "slo.join_failure_pct", "slo-freezes-per-min": "slo.freezes_per_min",
 	"slo-jitter-ms": "slo.jitter_ms", "slo-p99-join-ms": "slo.p99_join_ms",
@@ -74,6 +76,12 @@ func addScenarioFlags(fs *pflag.FlagSet) {
 	fs.Float64("loss-pct", 0, "shaped bots' random downlink loss")
 	fs.Bool("no-nack", false, "shaped bots send no NACKs: measure loss before retransmission")
 	fs.Float64("shaped-share", 0, "share (0..1) of subscribers on the shaped link")
+	fs.Bool("publisher-bwe", d.PublisherBWE, "publishers estimate their uplink (GCC on TWCC feedback) and stop layers it cannot carry, as Chromium")
+	fs.Int("publisher-uplink-kbps", 0, "publishers' uplink rate limit")
+	fs.Float64("cap-share", 0, "share (0..1) of subscribers that cap their video with subscription messages")
+	fs.String("cap-layer", "q", "max_layer capped subscribers ask for: q, h or f")
+	fs.Duration("cap-after", 0, "capped subscribers send the cap this long after their first video packet")
+	fs.Duration("cap-for", 0, "then lift it after this long (0: keep it)")
 	fs.Float64("slo-p99-latency-ms", d.SLO.P99LatencyMs, "SLO: max p99 one-way latency (0: unchecked)")
 	fs.Float64("slo-loss-pct", d.SLO.LossPct, "SLO: max loss after retransmission")
 	fs.Float64("slo-join-failure-pct", d.SLO.JoinFailurePct, "SLO: max failed joins")
@@ -81,7 +89,7 @@ func addScenarioFlags(fs *pflag.FlagSet) {
 	addSLOFlags(fs, d.SLO)
 	fs.String("json", "", "write the JSON report to this file (- for stdout)")
 	fs.String("html", "", "write the HTML report to this file")
-	fs.String("metrics-addr", "", "serve loadbot's Prometheus metrics on this address, e.g. 127.0.0.1:9100")
+	fs.String("metrics-addr", "", "serve loadbot's Prometheus metrics and /debug/pprof/ on this address, e.g. 127.0.0.1:9100")
 	fs.BoolP("verbose", "v", false, "log every join failure")
 }
 

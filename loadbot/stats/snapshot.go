@@ -52,12 +52,13 @@ type Snapshot struct {
 
 	JitterMs float64 // RFC 3550 interarrival jitter
 
-	// Frames counts completed frames (audio: packets). FirstFrameAt and
+	// Frames counts decoded frames (complete and decodable, see decoder;
+	// audio: packets). FirstFrameAt and
 	// LastFrameAt are the first and last rendered ones.
 	Frames                    uint64
 	FirstFrameAt, LastFrameAt time.Time
 	// TimeToFirstFrame runs from the start (WithStart, SetStart or the
-	// first packet) to the first completed frame; 0 if none completed.
+	// first packet) to the first decoded frame; 0 if none was.
 	TimeToFirstFrame time.Duration
 
 	FreezeCount    int

@@ -100,6 +100,8 @@ type TrackStats struct {
 	firstRenderedAt time.Time
 	lastRenderedAt  time.Time
 	freezes         FreezeDetector
+	dec             decoder
+	lostSeen        int64 // the window's lostUpTo already passed to the decoder
 
 	layer       Layer
 	layerSince  time.Time
@@ -131,7 +133,7 @@ func NewTrackStats(kind Kind, clockRate uint32, opts ...Option) *TrackStats {
 		// A zero rate would make jitter divide by zero; RTP video is 90 kHz.
 		clockRate = 90000
 	}
-	s := &TrackStats{kind: kind, clockRate: clockRate}
+	s := &TrackStats{kind: kind, clockRate: clockRate, dec: decoder{waiting: true}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -150,13 +152,26 @@ func (s *TrackStats) AddNACKs(n int) { s.nacks.Add(uint64(n)) }
 // Safe for concurrent use.
 func (s *TrackStats) AddPLI() { s.plis.Add(1) }
 
+// Arrival is where OnPacket placed a packet in the stream, for a receiver
+// that tracks what is missing (NACKs) beside the statistics.
+type Arrival struct {
+	Ext int64 // extended sequence number (consecutive across wrap-around)
+	New bool  // a first copy in time: neither duplicate nor late
+	Gap int64 // sequence numbers skipped just before it, now missing: [Ext-Gap, Ext)
+}
+
 // OnPacket records a packet that arrived at now. It does not allocate.
-func (s *TrackStats) OnPacket(p PacketInfo, now time.Time) {
-	x, res := s.win.add(p.SequenceNumber, p.Timestamp, p.Marker)
+func (s *TrackStats) OnPacket(p PacketInfo, now time.Time) Arrival {
+	prev, started := s.win.highest, s.win.started
+	x, res := s.win.add(p.SequenceNumber, p.Timestamp, p.Marker, p.Keyframe, p.PayloadLen <= 0)
 	if res != addNew {
 		// A retransmission that lost the race, or one too late to help:
 		// neither adds data, and their timing would distort jitter.
-		return
+		return Arrival{Ext: x}
+	}
+	a := Arrival{Ext: x, New: true}
+	if started && x > prev+1 {
+		a.Gap = x - prev - 1
 	}
 	if s.firstAt.IsZero() {
 		s.firstAt = now
@@ -184,27 +199,56 @@ func (s *TrackStats) OnPacket(p PacketInfo, now time.Time) {
 	if s.kind != KindVideo {
 		// Every Opus packet is a frame on its own.
 		s.onFrame(p.Timestamp, now)
-		return
+		return a
 	}
-	if _, ok := s.completeFrame(x); ok {
-		s.onFrame(p.Timestamp, now)
+	if p.Keyframe && x > s.dec.key && (s.dec.waiting || x >= s.dec.next) {
+		s.dec.key = x
 	}
-	// This packet may also be the missing end of the previous frame, which
-	// opens the frame after it.
-	if s.win.has(x+1) && s.win.at(x+1).ts != p.Timestamp {
-		if _, ok := s.completeFrame(x + 1); ok {
-			s.onFrame(s.win.at(x+1).ts, now)
-		}
+	if s.win.lostUpTo > s.lostSeen {
+		// Packets left the window unrepaired.
+		s.lostSeen = s.win.lostUpTo
+		s.lose(s.lostSeen)
 	}
+	s.decode(now)
+	return a
 }
 
-func (s *TrackStats) completeFrame(x int64) (*slot, bool) {
-	m, ok := s.win.frameAt(x)
-	if !ok || m.done {
-		return nil, false
+// GiveUp declares the packet with extended sequence number ext
+// unrecoverable, as a receiver does when retransmission did not bring it
+// in time: the decoder cannot pass its frame and waits for a keyframe.
+func (s *TrackStats) GiveUp(ext int64) {
+	if s.kind != KindVideo || s.win.has(ext) {
+		return
 	}
-	m.done = true
-	return m, true
+	s.lose(ext)
+}
+
+// NeedKeyframe reports whether the decoder waits for a keyframe that is
+// not on its way: nothing was decoded yet, or a packet was lost for good,
+// and no keyframe has begun arriving since. A receiver then sends a PLI.
+func (s *TrackStats) NeedKeyframe() bool {
+	return s.kind == KindVideo && s.win.started && s.dec.waiting && s.dec.key == 0
+}
+
+// Reception is what an RTCP receiver report block says about a track
+// (RFC 3550 §6.4.1).
+type Reception struct {
+	HighestSeq         uint32 // extended highest sequence number received
+	Expected, Received uint64
+	Jitter             uint32 // interarrival jitter, RTP timestamp units
+}
+
+// Reception returns the receiver-report view of the track so far.
+func (s *TrackStats) Reception() Reception {
+	if !s.win.started {
+		return Reception{}
+	}
+	return Reception{
+		HighestSeq: uint32(max(s.win.highest-extBase, 0)),
+		Expected:   s.win.expected(),
+		Received:   s.win.received,
+		Jitter:     uint32(s.jitter),
+	}
 }
 
 func (s *TrackStats) onFrame(ts uint32, now time.Time) {

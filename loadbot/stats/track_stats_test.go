@@ -136,6 +136,7 @@ func videoFrames(s *TrackStats, seq0 uint16, n int, drop map[int]bool) {
 				SequenceNumber: seq0 + uint16(off),
 				Timestamp:      uint32(f * 3000),
 				Marker:         p == 2,
+				Keyframe:       off == 0,
 				PayloadLen:     1000,
 				CaptureTime:    at(float64(f) * 33),
 			}, at(float64(f)*33+20))
@@ -145,14 +146,17 @@ func videoFrames(s *TrackStats, seq0 uint16, n int, drop map[int]bool) {
 
 func TestFramesCompleteOnlyWhenWhole(t *testing.T) {
 	s := NewTrackStats(KindVideo, 90000, WithStart(at(-100)))
-	// Frame 4 loses its middle packet, frame 6 its marker: frame 7 cannot
-	// know where it starts either, until the retransmissions arrive.
+	// Frame 4 loses its middle packet, frame 6 its marker: the decoder
+	// stops at frame 4, and the frames after it wait for the repairs.
 	videoFrames(s, 65530, 10, map[int]bool{13: true, 20: true})
-	if got := s.Snapshot().Frames; got != 7 {
-		t.Fatalf("frames = %d, want 7 (4, 6 and 7 incomplete)", got)
+	if got := s.Snapshot().Frames; got != 4 {
+		t.Fatalf("frames = %d, want 4 (frame 4 incomplete, the rest behind it)", got)
 	}
-	s.OnPacket(PacketInfo{SequenceNumber: (65530 + 13) % 65536, Timestamp: 4 * 3000}, at(400))
-	s.OnPacket(PacketInfo{SequenceNumber: (65530 + 20) % 65536, Timestamp: 6 * 3000, Marker: true}, at(401))
+	s.OnPacket(PacketInfo{SequenceNumber: (65530 + 13) % 65536, Timestamp: 4 * 3000, PayloadLen: 1000}, at(400))
+	if got := s.Snapshot().Frames; got != 6 {
+		t.Fatalf("frames after the first repair = %d, want 6 (up to frame 6's missing marker)", got)
+	}
+	s.OnPacket(PacketInfo{SequenceNumber: (65530 + 20) % 65536, Timestamp: 6 * 3000, Marker: true, PayloadLen: 1000}, at(401))
 	snap := s.Snapshot()
 	if snap.Frames != 10 {
 		t.Fatalf("frames after retransmission = %d, want 10", snap.Frames)
@@ -171,7 +175,7 @@ func TestFreezeFromPacketGap(t *testing.T) {
 	now := t0
 	seq := uint16(0)
 	frame := func(ts uint32) {
-		s.OnPacket(PacketInfo{SequenceNumber: seq, Timestamp: ts, Marker: true}, now)
+		s.OnPacket(PacketInfo{SequenceNumber: seq, Timestamp: ts, Marker: true, Keyframe: seq == 0, PayloadLen: 900}, now)
 		seq++
 	}
 	for i := 0; i < 60; i++ {

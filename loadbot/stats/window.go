@@ -13,7 +13,8 @@ type slot struct {
 	ext    int64 // extended sequence number held; 0 = never used
 	ts     uint32
 	marker bool
-	done   bool // on the marker slot: this frame was already counted
+	key    bool // first packet of a keyframe
+	filler bool // no payload (padding): belongs to no frame
 }
 
 type addResult uint8
@@ -39,6 +40,9 @@ type seqWindow struct {
 	duplicate uint64
 	late      uint64
 	lost      uint64
+	// lostUpTo is the highest sequence number declared lost so far (0:
+	// none); a decoder waiting on it must give up.
+	lostUpTo int64
 }
 
 func (w *seqWindow) at(x int64) *slot { return &w.slots[x%windowSize] }
@@ -47,7 +51,7 @@ func (w *seqWindow) has(x int64) bool {
 	return x >= w.first && x > w.highest-windowSize && x <= w.highest && w.at(x).ext == x
 }
 
-func (w *seqWindow) add(seq uint16, ts uint32, marker bool) (int64, addResult) {
+func (w *seqWindow) add(seq uint16, ts uint32, marker, key, filler bool) (int64, addResult) {
 	var x int64
 	if w.finished {
 		w.late++
@@ -77,7 +81,7 @@ func (w *seqWindow) add(seq uint16, ts uint32, marker bool) (int64, addResult) {
 		w.duplicate++
 		return x, addDuplicate
 	}
-	*s = slot{ext: x, ts: ts, marker: marker}
+	*s = slot{ext: x, ts: ts, marker: marker, key: key, filler: filler}
 	w.received++
 	return x, addNew
 }
@@ -89,11 +93,13 @@ func (w *seqWindow) evictThrough(hi int64) {
 	for s := lo; s <= min(hi, w.highest); s++ {
 		if w.at(s).ext != s {
 			w.lost++
+			w.lostUpTo = s
 		}
 	}
 	if hi > w.highest {
 		// Numbers skipped by a jump wider than the window never had a slot.
 		w.lost += uint64(hi - w.highest)
+		w.lostUpTo = hi
 	}
 }
 
@@ -112,29 +118,19 @@ func (w *seqWindow) expected() uint64 {
 	return uint64(w.highest - w.first + 1)
 }
 
-// frameAt reports the marker slot of the frame holding x if the whole frame
-// is present: every packet from the one after the previous frame's last
-// packet through the marker packet.
-func (w *seqWindow) frameAt(x int64) (*slot, bool) {
-	ts := w.at(x).ts
-	e := x
-	for !w.at(e).marker {
-		e++
+// frameEnd returns the marker packet of the frame that starts at start, if
+// every packet from start through that marker is present.
+func (w *seqWindow) frameEnd(start int64) (int64, bool) {
+	if !w.has(start) {
+		return 0, false
+	}
+	ts := w.at(start).ts
+	for e := start; ; e++ {
 		if !w.has(e) || w.at(e).ts != ts {
-			return nil, false
+			return 0, false
+		}
+		if w.at(e).marker {
+			return e, true
 		}
 	}
-	for s := x; ; s-- {
-		p := s - 1
-		if p < w.first {
-			break // the stream's first packet opens a frame
-		}
-		if !w.has(p) {
-			return nil, false // a hole or evicted: the frame's start is unknown
-		}
-		if w.at(p).ts != ts {
-			break
-		}
-	}
-	return w.at(e), true
 }
