@@ -132,6 +132,11 @@ func newAPI(o apiOptions) (*webrtc.API, error) {
 	// lost (it races the peer's ICE completion) every join would take a
 	// second longer than a browser's, whose WebRTC stack starts at 50 ms.
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	// The SFU's first check often arrives before its trickled candidate;
+	// Pion then pairs the address as peer-reflexive for good and, as the
+	// controlling side (publishers), waits 1 s before nominating it.
+	// Browsers do not wait.
+	se.SetPrflxAcceptanceMinWait(0)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if o.loopbackOnly {

@@ -73,6 +73,12 @@ func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine,
 	// to a fifth of joins (join p99 ~1 s in the selftest). Browsers start at
 	// 50 ms.
 	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	// A client's connectivity check often arrives before its trickled
+	// candidate does; Pion then knows the address only as peer-reflexive,
+	// keeps attributing every check to that candidate even after the
+	// signaled one arrives, and as controlling side waits 1 s before
+	// nominating it: the second mode (~800 ms p50) of the join storm.
+	se.SetPrflxAcceptanceMinWait(0)
 
 	pubME, err := newMediaEngine(cfg.H264, true)
 	if err != nil {
