@@ -56,20 +56,6 @@ func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Parti
 	}
 }
 
-func (p *Participant) info() signal.ParticipantInfo {
-	pi := signal.ParticipantInfo{ID: p.id, Identity: p.grant.Identity}
-	p.mu.Lock()
-	rs := make([]*Receiver, 0, len(p.receivers))
-	for _, r := range p.receivers {
-		rs = append(rs, r)
-	}
-	p.mu.Unlock()
-	for _, r := range rs {
-		pi.Tracks = append(pi.Tracks, r.info())
-	}
-	return pi
-}
-
 func (p *Participant) send(m signal.Message) { p.sess.send(m) }
 
 // newPC builds a PeerConnection that trickles its candidates to the client
@@ -106,12 +92,20 @@ func (p *Participant) startSubscriber() error {
 	p.subPC = pc
 	p.mu.Unlock()
 	p.ctrl = newController(p, est)
+	return nil
+}
+
+// startController runs the subscriber's bandwidth controller once the
+// participant has joined, so that its first bandwidth message follows joined.
+func (p *Participant) startController() {
+	if p.ctrl == nil {
+		return
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		p.ctrl.run()
 	}()
-	return nil
 }
 
 // handlePublisherOffer applies the client's offer on the publish side and answers.
@@ -302,6 +296,16 @@ func (p *Participant) subscribe(r *Receiver) {
 	r.addDown(d)
 	p.srv.m.TracksSubscribed(d.mk).Inc()
 	p.negotiate()
+}
+
+// subscribeAll subscribes to the tracks published before p joined (later
+// ones the room subscribes p to as they come).
+func (p *Participant) subscribeAll(tracks []*Receiver) {
+	for _, t := range tracks {
+		if t.pub != p {
+			p.subscribe(t)
+		}
+	}
 }
 
 // unsubscribe removes r's DownTrack and renegotiates.

@@ -305,7 +305,10 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 			room.closeIfUnused()
 			return nil, fmt.Errorf("create subscriber connection: %w", err)
 		}
-		others, err := room.join(p)
+		tracks, err := room.join(p, signal.Message{
+			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
+			ICEServers: s.cfg.RTC.ICEServers,
+		})
 		if errors.Is(err, errRoomClosed) {
 			p.close()
 			continue
@@ -318,12 +321,9 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		}
 		s.m.Joins(metrics.JoinOK).Inc()
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
-		sess.send(signal.Message{
-			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
-			Participants: others, ICEServers: s.cfg.RTC.ICEServers,
-		})
+		p.startController()
 		sess.startPinger(s.cfg.Signal.PingInterval)
-		room.subscribeExisting(p)
+		p.subscribeAll(tracks)
 		return p, nil
 	}
 }

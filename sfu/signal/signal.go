@@ -35,6 +35,9 @@ const (
 	TypeBandwidth         = "bandwidth" // subscriber's estimated downlink, on change, rate-limited
 	TypeLayer             = "layer"     // the simulcast layer a subscribed track now forwards
 	TypeError             = "error"
+	// TypeEvents carries several room events (participant_*, track_*)
+	// that happened close together, in order, in Events.
+	TypeEvents = "events"
 )
 
 // Targets name which of the participant's two PeerConnections a message is for.
@@ -83,6 +86,10 @@ type Message struct {
 
 	// bandwidth
 	BitrateBps int64 `json:"bitrate_bps,omitempty"`
+
+	// events: room events in the order they happened, each as it would
+	// have been sent alone
+	Events []Message `json:"events,omitempty"`
 
 	// error, leave
 	Code   Code   `json:"code,omitempty"`
