@@ -1,6 +1,9 @@
 package sfu
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"sync"
@@ -44,13 +47,28 @@ type rtcEngine struct {
 // newSubscriberPC creates a subscribe-side PeerConnection and returns the
 // bandwidth estimator GCC created for it.
 func (e *rtcEngine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	// The DTLS certificate is most of NewPeerConnection's cost: made
+	// outside estMu, a crowd's joins do not queue behind each other's.
+	cert, err := newCertificate()
+	if err != nil {
+		return nil, nil, err
+	}
 	e.estMu.Lock()
 	defer e.estMu.Unlock()
 	e.lastEst = nil
-	pc, err := e.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	pc, err := e.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, Certificates: []webrtc.Certificate{*cert}})
 	est := e.lastEst
 	e.lastEst = nil
 	return pc, est, err
+}
+
+// newCertificate is what Pion would generate for a PeerConnection.
+func newCertificate() (*webrtc.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return webrtc.GenerateCertificate(key)
 }
 
 func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine, error) {
