@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./sfu/signal:FuzzDecode ./simulcast:FuzzParseVP8
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test bench fuzz lint profile tidy clean
+.PHONY: all build run test bench fuzz lint profile tidy clean release image
 
 all: build
 
@@ -49,4 +49,31 @@ tidy:
 	$(GO) mod tidy
 
 clean:
-	rm -rf bin/
+	rm -rf bin/ $(DIST)/
+
+# Static (CGO_ENABLED=0), stripped, versioned binaries for every platform in
+# $(RELEASE_PLATFORMS), one directory per platform (what the Dockerfile
+# copies), a tarball each and SHA256SUMS. `surge version` names $(VERSION).
+DIST              ?= dist
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
+RELEASE_CMDS      ?= surge loadbot
+RELEASE_LDFLAGS   := -s -w -X main.version=$(VERSION)
+release:
+	@set -e; rm -rf $(DIST); mkdir -p $(DIST); \
+	for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; dir=$(DIST)/$${os}_$${arch}; mkdir -p $$dir; \
+		for c in $(RELEASE_CMDS); do \
+			echo "== $$c $(VERSION) $$os/$$arch"; \
+			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o $$dir/$$c ./cmd/$$c; \
+		done; \
+		tar -C $$dir -czf $(DIST)/surge_$(VERSION)_$${os}_$${arch}.tar.gz $(RELEASE_CMDS); \
+	done; \
+	if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cp /etc/ssl/certs/ca-certificates.crt $(DIST)/; fi; \
+	cd $(DIST) && sha256sum *.tar.gz > SHA256SUMS && cat SHA256SUMS
+
+# The container image from the release binaries (FROM scratch, see
+# Dockerfile); podman or buildah, nothing is pulled.
+IMAGE_TOOL ?= podman
+IMAGE      ?= surge:$(VERSION)
+image: release
+	$(IMAGE_TOOL) build --platform linux/amd64 --build-arg TARGETARCH=amd64 -t $(IMAGE) -f Dockerfile .

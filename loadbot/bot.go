@@ -54,6 +54,8 @@ type bot struct {
 	dropped  string // after joining: why the session ended early
 	joinedOK bool
 	closing  bool
+
+	rc reconnectState // redirects and reconnects: redirect.go, reconnect.go
 }
 
 type botEvent struct {
@@ -116,14 +118,7 @@ func (b *bot) run(ctx context.Context) {
 
 	b.env.metrics.MoveBot(b.metricsRole(), state, metrics.BotConnected)
 	state = metrics.BotConnected
-	b.env.up.Add(1)
-	defer b.env.up.Add(-1)
-	select {
-	case <-ctx.Done():
-	case <-b.gone:
-		// The server ended the session: free the sockets now rather than
-		// idle until the run ends.
-	}
+	b.stay(ctx)
 }
 
 func (b *bot) metricsRole() metrics.Role {
@@ -153,7 +148,8 @@ func (b *bot) join(ctx context.Context) error {
 		}
 	}
 
-	sig, err := dialSignal(ctx, cfg.URL, b.env.http)
+	url := b.nextURL()
+	sig, err := dialSignal(ctx, url, b.env.http)
 	if err != nil {
 		return &joinError{reason: stats.FailWSDial, err: err}
 	}
@@ -164,23 +160,26 @@ func (b *bot) join(ctx context.Context) error {
 		return &joinError{reason: stats.FailCanceled, err: ctx.Err()}
 	}
 	b.sig = sig
+	b.rc.url = url
 	b.timing.WSOpen = time.Since(b.start)
 	b.mu.Unlock()
 
 	b.mu.Lock()
 	if b.spec.role == rolePublisher {
 		b.pub = newPublisher(b)
-	} else {
+	} else if b.sub == nil { // a rejoin keeps the subscriber and its stats
 		b.sub = newSubscriber(b)
 	}
 	b.mu.Unlock()
-	sig.start(b.onMessage, b.onSignalEnd)
+	b.startSignal(sig)
 	if err := sig.send(signal.Message{Type: signal.TypeJoin, Token: token}); err != nil {
 		return &joinError{reason: DropServerGone, err: err}
 	}
 
 	joined, connected, answered, media := false, false, false, false
-	needMedia := b.spec.role == roleSubscriber && cfg.Publishers > 0
+	// A rejoin is done at joined: its publisher may still be rejoining too,
+	// and the media gap is measured apart (stay).
+	needMedia := b.spec.role == roleSubscriber && cfg.Publishers > 0 && !b.rc.rejoining
 	for {
 		select {
 		case ev := <-b.events:
@@ -219,6 +218,10 @@ func (b *bot) join(ctx context.Context) error {
 				if connected || b.sub != nil {
 					return nil
 				}
+			case "redirect":
+				if err := b.followRedirect(ctx, ev.why, token); err != nil {
+					return err
+				}
 			case "fail":
 				return &joinError{reason: ev.why, err: ev.err}
 			}
@@ -249,6 +252,8 @@ func (b *bot) onMessage(m signal.Message) {
 	switch m.Type {
 	case signal.TypeJoined:
 		b.emit(botEvent{kind: "joined"})
+	case signal.TypeRedirect:
+		b.onRedirect(m)
 	case signal.TypeError:
 		b.emit(botEvent{kind: "fail", why: string(m.Code), err: &signal.Error{Code: m.Code, Reason: m.Reason}})
 		b.endSession(string(m.Code))
@@ -342,6 +347,7 @@ func (b *bot) subscriber() *subscriber {
 func (b *bot) result() botResult {
 	b.mu.Lock()
 	r := botResult{spec: b.spec, timing: b.timing, failure: b.failure, dropped: b.dropped, joined: b.joinedOK}
+	r.reconnect = b.reconnectResult()
 	sub := b.sub
 	b.mu.Unlock()
 	if sub != nil {
@@ -358,6 +364,8 @@ type botResult struct {
 	failure string
 	dropped string
 	tracks  []stats.Snapshot
+
+	reconnect reconnectResult
 }
 
 // joinError carries the reason a join failed.

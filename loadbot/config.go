@@ -110,6 +110,13 @@ type Config struct {
 
 	SRTP string `mapstructure:"srtp"`
 
+	// Reconnect makes a bot whose session ends early (its node died,
+	// drained or moved the room) join again with backoff, through URL, until
+	// the run ends; the report counts reconnects and media gaps.
+	Reconnect bool `mapstructure:"reconnect"`
+	// MaxRedirects bounds the redirects one join follows (multi-node SFU).
+	MaxRedirects int `mapstructure:"max_redirects"`
+
 	// Link shapes the downlink of ShapedShare of the subscribers (and the
 	// uplink too, if set).
 	Link        LinkConfig `mapstructure:"link"`
@@ -145,6 +152,8 @@ func DefaultConfig() Config {
 		JoinRate:         20,
 		JoinTimeout:      15 * time.Second,
 		SRTP:             SRTPBrowser,
+		Reconnect:        true,
+		MaxRedirects:     3,
 		SFUMetricsURL:    "http://127.0.0.1:7881/metrics",
 		ScrapeInterval:   time.Second,
 		ProgressInterval: time.Second,
@@ -183,6 +192,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: shaped_share must be in [0, 1]", ErrConfig)
 	case c.Link.LossPct < 0 || c.Link.LossPct >= 100:
 		return fmt.Errorf("%w: loss_pct must be in [0, 100)", ErrConfig)
+	case c.MaxRedirects < 0 || c.MaxRedirects > 10:
+		return fmt.Errorf("%w: max_redirects must be in [0, 10]", ErrConfig)
 	}
 	switch c.SRTP {
 	case SRTPBrowser, SRTPGCM, SRTPAll, "":

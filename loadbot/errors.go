@@ -9,4 +9,6 @@ var (
 	ErrICETimeout  = errors.New("ICE did not connect in time")
 	ErrNoMedia     = errors.New("no media arrived in time")
 	ErrJoinTimeout = errors.New("no joined message in time")
+	// ErrRedirectLoop: a join was redirected more than Config.MaxRedirects times.
+	ErrRedirectLoop = errors.New("too many redirects")
 )

@@ -187,8 +187,8 @@ func (s *session) inputs() (rooms []report.RoomInput, dropped map[string]int) {
 			i = len(rooms)
 			rooms = append(rooms, report.RoomInput{Name: r.spec.room})
 		}
-		if r.dropped != "" {
-			dropped[r.dropped]++
+		for _, d := range r.reconnect.drops {
+			dropped[d]++
 		}
 		rooms[i].Bots = append(rooms[i].Bots, report.BotInput{
 			ID:          r.spec.id,
@@ -197,6 +197,11 @@ func (s *session) inputs() (rooms []report.RoomInput, dropped map[string]int) {
 			JoinFailure: r.failure,
 			Join:        r.timing,
 			Tracks:      r.tracks,
+			Reconnect: report.ReconnectInput{
+				Redirects: r.reconnect.redirects, Reconnects: r.reconnect.reconnects,
+				Failures: r.reconnect.failures, MediaGaps: r.reconnect.gaps,
+				MediaLost: r.reconnect.unrestored, SignalURL: r.reconnect.url,
+			},
 		})
 	}
 	return rooms, dropped

@@ -97,7 +97,7 @@ func (s *subscriber) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	}
 	tr := &trackRecv{st: stats.NewTrackStats(kind, clock, stats.WithStart(s.b.start)), kind: kind, id: track.ID()}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.pc == nil { // closed, or reset for a reconnect
 		s.mu.Unlock()
 		return
 	}

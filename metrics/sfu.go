@@ -153,11 +153,12 @@ const (
 	JoinDraining     = "draining"
 	JoinBadRequest   = "bad_request"
 	JoinError        = "error"
+	JoinRedirect     = "redirect" // the room is on another node; the client was sent there
 )
 
 var joinResults = []string{
 	JoinOK, JoinUnauthorized, JoinTokenExpired, JoinRoomFull,
-	JoinForbidden, JoinDraining, JoinBadRequest, JoinError,
+	JoinForbidden, JoinDraining, JoinBadRequest, JoinError, JoinRedirect,
 }
 
 // Histogram buckets. Exponential because each quantity spans several orders
@@ -189,6 +190,7 @@ type SFU struct {
 	bytesOut   [numKinds]prometheus.Counter
 	dropped    [numDropReasons]prometheus.Counter
 
+	probePackets prometheus.Counter
 	nackRequests prometheus.Counter
 	nackAnswered prometheus.Counter
 	pliForwarded prometheus.Counter
@@ -253,6 +255,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 		Name: "surge_packets_dropped_total", Help: "Packets not delivered to a subscriber, by reason.",
 	}, []string{"reason"})
 
+	m.probePackets = counter("surge_bwe_probe_packets_total", "Padding packets sent to probe subscribers' bandwidth.")
 	m.nackRequests = counter("surge_nack_requests_total", "Packets subscribers asked to be retransmitted (NACKed sequence numbers).")
 	m.nackAnswered = counter("surge_nack_answered_total", "NACKed packets retransmitted from the packet cache; the rest are surge_packets_dropped_total{reason=\"cache_miss\"}.")
 	m.pliForwarded = counter("surge_pli_forwarded_total", "Keyframe requests (PLI/FIR) forwarded to publishers.")
@@ -306,7 +309,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 			m.rooms, m.participants, tracksPublished, tracksSubscribed,
 			gomaxprocs, hostCores, m.pausedTracks, currentLayer,
 			packetsIn, bytesIn, packetsOut, bytesOut, dropped,
-			m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
+			m.probePackets, m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
 			m.joins, switches, m.switchPLIs,
 			m.forwardLatency, m.rtt, m.switchLatency, m.bandwidthEstimate,
 		)
@@ -352,6 +355,9 @@ func (m *SFU) Sent(k Kind, n int) {
 
 // Dropped is surge_packets_dropped_total{reason}.
 func (m *SFU) Dropped(r DropReason) prometheus.Counter { return m.dropped[r] }
+
+// ProbePackets is surge_bwe_probe_packets_total.
+func (m *SFU) ProbePackets() prometheus.Counter { return m.probePackets }
 
 // NACKRequests is surge_nack_requests_total: count each NACKed sequence
 // number, not each NACK packet.

@@ -233,7 +233,10 @@ func BenchmarkRetransmit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d.retransmit(first+uint16(i%sent), now)
+		bt := f.r.pub.srv.batch()
+		d.retransmit(first+uint16(i%sent), now, bt)
+		bt.flush()
+		putBatch(bt)
 	}
 	b.StopTimer()
 	if got := w.packets - before; got != b.N {
@@ -254,7 +257,12 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 	}
 	f.checkForwarded(t, 1+100+201)
 	d := f.downs[0]
-	if a := testing.AllocsPerRun(200, func() { d.retransmit(f.seq-10, time.Now()) }); a != 0 {
+	if a := testing.AllocsPerRun(200, func() {
+		b := f.r.pub.srv.batch()
+		d.retransmit(f.seq-10, time.Now(), b)
+		b.flush()
+		putBatch(b)
+	}); a != 0 {
 		t.Fatalf("answering a NACK allocates %.1f times", a)
 	}
 }

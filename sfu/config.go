@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/bwe"
+	"github.com/surgertc/surge/sfu/cluster"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/simulcast"
 )
@@ -34,6 +36,19 @@ type Config struct {
 	// DrainTimeout bounds graceful shutdown: after it the remaining sessions
 	// are closed anyway.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+
+	// TLS serves the public listener over TLS (tlsreload.go).
+	TLS TLSConfig `mapstructure:"tls"`
+	// TrustedProxies are the addresses (CIDRs or IPs) of reverse proxies
+	// whose X-Forwarded-For names the client (clientaddr.go).
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// Webhook posts room events to HTTP endpoints (webhooks.go).
+	Webhook WebhookConfig `mapstructure:"webhook"`
+	// Redis, when Redis.Addr is set, makes this node one of a cluster that
+	// shares rooms through Redis (package sfu/cluster); Node is its
+	// identity there. Without it the node runs alone.
+	Redis cluster.RedisConfig `mapstructure:"redis"`
+	Node  cluster.NodeConfig  `mapstructure:"node"`
 }
 
 // RTCConfig is the media side.
@@ -97,6 +112,26 @@ type BWEConfig struct {
 	Interval time.Duration `mapstructure:"interval"`
 	// EventInterval rate-limits the bandwidth event sent to the client.
 	EventInterval time.Duration `mapstructure:"event_interval"`
+	// ProbeInterval is the wait after a probe that found the link short;
+	// it doubles after each such probe up to ProbeMaxInterval.
+	ProbeInterval    time.Duration `mapstructure:"probe_interval"`
+	ProbeMaxInterval time.Duration `mapstructure:"probe_max_interval"`
+}
+
+// estimator is the bwe.Config these settings give.
+func (c *BWEConfig) estimator() bwe.Config {
+	e := bwe.DefaultConfig()
+	e.Initial, e.Min, e.Max = int64(c.InitialBitrate), int64(c.MinBitrate), int64(c.MaxBitrate)
+	return e
+}
+
+// prober is the bwe.ProbeConfig these settings give.
+func (c *BWEConfig) prober() bwe.ProbeConfig {
+	p := bwe.DefaultProbeConfig()
+	p.Max = int64(c.MaxBitrate)
+	p.Interval, p.MaxInterval = c.ProbeInterval, c.ProbeMaxInterval
+	p.PaddingSize = paddingSize
+	return p
 }
 
 // DefaultConfig is a loopback server with the dev key.
@@ -124,14 +159,20 @@ func DefaultConfig() Config {
 			NACKMaxAge:      time.Second,
 		},
 		BWE: BWEConfig{
-			InitialBitrate: 1_500_000,
-			MinBitrate:     100_000,
-			MaxBitrate:     20_000_000,
-			Interval:       100 * time.Millisecond,
-			EventInterval:  time.Second,
+			InitialBitrate:   1_500_000,
+			MinBitrate:       100_000,
+			MaxBitrate:       20_000_000,
+			Interval:         100 * time.Millisecond,
+			EventInterval:    time.Second,
+			ProbeInterval:    time.Second,
+			ProbeMaxInterval: 3 * time.Second,
 		},
 		Simulcast:    simulcast.DefaultConfig(),
 		DrainTimeout: 30 * time.Second,
+		TLS:          DefaultTLSConfig(),
+		Webhook:      DefaultWebhookConfig(),
+		Redis:        cluster.DefaultRedisConfig(),
+		Node:         cluster.DefaultNodeConfig(),
 	}
 }
 
@@ -169,11 +210,14 @@ func (c *Config) Validate() error {
 	if err := c.Simulcast.Validate(); err != nil {
 		return fmt.Errorf("%w: simulcast: %v", ErrConfig, err)
 	}
-	if c.BWE.MinBitrate <= 0 || c.BWE.InitialBitrate < c.BWE.MinBitrate || c.BWE.MaxBitrate < c.BWE.InitialBitrate || c.BWE.Interval <= 0 || c.BWE.EventInterval <= 0 {
-		return fmt.Errorf("%w: bwe needs 0 < min_bitrate <= initial_bitrate <= max_bitrate and positive intervals", ErrConfig)
+	if c.BWE.ProbeInterval <= 0 || c.BWE.ProbeMaxInterval < c.BWE.ProbeInterval {
+		return fmt.Errorf("%w: need 0 < bwe.probe_interval <= bwe.probe_max_interval", ErrConfig)
 	}
-	if err := c.Simulcast.Validate(); err != nil {
-		return fmt.Errorf("%w: simulcast: %v", ErrConfig, err)
+	if err := c.validateOperator(); err != nil {
+		return err
+	}
+	if err := (cluster.Config{Redis: c.Redis, Node: c.Node}).Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if c.UsesDevKey() {
 		for name, addr := range map[string]string{"listen_addr": c.ListenAddr, "admin_addr": c.AdminAddr, "rtc.udp_addr": c.RTC.UDPAddr} {

@@ -2,33 +2,36 @@ package sfu
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/sfu/bwe"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/simulcast"
 )
 
 // controller is one subscriber's congestion control: every BWE.Interval it
-// reads the subscriber's bandwidth estimate (GCC from transport-wide-cc
+// reads the subscriber's bandwidth estimate (sfu/bwe fed by transport-wide-cc
 // feedback, or a loss-based estimate from receiver reports when the client
 // did not negotiate transport-wide-cc), splits it across the video tracks
 // the subscriber receives (simulcast.Allocator), lets each DownTrack's
-// Selector pick a layer, and keeps asking for the keyframes pending switches
-// wait for. It runs off the packet path: the forwarders only see SetTarget.
+// Selector pick a layer, keeps asking for the keyframes pending switches
+// wait for, starts probe clusters when the subscriber is held below what it
+// could use, and sends the sender reports. The decisions are the pure types'
+// (bwe.Estimator, bwe.ProbeController, simulcast.Allocator and Selector);
+// this is their wiring, off the packet path: the forwarders only see
+// SetTarget and probe requests.
 type controller struct {
 	p     *Participant
 	cfg   BWEConfig
 	m     *metrics.SFU
-	est   cc.BandwidthEstimator // nil if GCC is not available
 	loss  *simulcast.LossEstimator
 	alloc *simulcast.Allocator
 
@@ -38,31 +41,21 @@ type controller struct {
 	lastEstimate atomic.Int64 // for snapshots
 
 	// Owned by the run goroutine.
-	downs     []*DownTrack
-	videos    []*DownTrack
-	demands   []simulcast.TrackDemand
-	budgets   []int64
-	state     map[*DownTrack]*trackState
-	sdp       *webrtc.SessionDescription
-	twcc      bool
-	rrSeen    uint64
-	estimate  int64
-	lastEvent time.Time
-	eventBps  int64
-
-	// Probing: the floor is a rate a probe showed the link carries; the
-	// estimate handed to the allocator is never below it until the link
-	// shows congestion.
-	floor      int64
-	need       int64 // what the current layers cost, with up headroom
-	videoNeed  int64 // the video part of need: 0 while no video layer is chosen
-	probing    *DownTrack
-	probeLayer int       // the layer being probed
-	probeFloor int64     // the floor before the probe, restored if it fails
-	failed     int       // layer of the last failed probe, -1 none
-	aftermath  time.Time // until then, congestion is the failed probe's, not the link's
-	nextProbe  time.Time
-	backoff    time.Duration
+	downs      []*DownTrack
+	videos     []*DownTrack
+	demands    []simulcast.TrackDemand
+	budgets    []int64
+	state      map[*DownTrack]*trackState
+	sdp        *webrtc.SessionDescription
+	twcc       bool
+	rrSeen     uint64
+	estimate   int64
+	proven     bool
+	lastEvent  time.Time
+	eventBps   int64
+	videoSince time.Time // first tick with video to forward
+	lastSR     time.Time
+	srs        []rtcp.Packet
 }
 
 // trackState is what the controller last reported for a DownTrack, so
@@ -72,22 +65,23 @@ type trackState struct {
 	paused bool // counted in the paused-tracks gauge
 }
 
-func newController(p *Participant, est cc.BandwidthEstimator) *controller {
+// startCap is how long a subscriber with transport-wide-cc stays on its
+// lowest layers before its estimate is proven (by the first probe, which
+// normally answers within a few hundred milliseconds): a weak link is not
+// flooded with layers it cannot carry while the estimate is a guess.
+const startCap = 3 * time.Second
+
+func newController(p *Participant) *controller {
 	cfg := p.srv.cfg.BWE
 	return &controller{
 		p:        p,
 		cfg:      cfg,
 		m:        p.srv.m,
-		est:      est,
 		loss:     simulcast.NewLossEstimator(int64(cfg.InitialBitrate), int64(cfg.MinBitrate), int64(cfg.MaxBitrate)),
 		alloc:    simulcast.NewAllocator(p.srv.cfg.Simulcast),
 		done:     make(chan struct{}),
 		state:    map[*DownTrack]*trackState{},
 		estimate: int64(cfg.InitialBitrate),
-		backoff:  p.srv.cfg.Simulcast.ProbeInterval,
-		failed:   -1,
-		// No probe before the estimate had a chance to settle.
-		nextProbe: time.Now().Add(p.srv.cfg.Simulcast.ProbeInterval),
 	}
 }
 
@@ -108,14 +102,22 @@ func (c *controller) run() {
 }
 
 func (c *controller) tick(now time.Time) {
+	scfg := &c.p.srv.cfg.Simulcast
 	c.downs = c.p.downTracks(c.downs)
+	c.p.noteMediaSent(c.downs)
 	slices.SortFunc(c.downs, func(a, b *DownTrack) int { return cmp.Compare(a.order, b.order) })
 	c.videos = c.videos[:0]
 	c.demands = c.demands[:0]
-	audio := 0
+	var audio int64
 	for _, d := range c.downs {
 		if d.kind != webrtc.RTPCodecTypeVideo {
-			audio++
+			// Audio is charged what it measures (Opus runs well under the
+			// configured reserve), the reserve until it is measured.
+			rate := d.receiver.bitrates(now)[0]
+			if rate <= 1 {
+				rate = scfg.AudioReserve
+			}
+			audio += rate
 			continue
 		}
 		c.videos = append(c.videos, d)
@@ -126,33 +128,16 @@ func (c *controller) tick(now time.Time) {
 			Current:       d.selector.Layer(),
 		})
 	}
-	est := c.readEstimate(now)
-	if c.congested() {
-		if c.probing != nil {
-			// The probe found the limit: back to what was proven before.
-			c.floor = c.probeFloor
-			c.probing.selector.EndProbe()
-			c.endProbe(now, false)
-		} else if now.After(c.aftermath) {
-			c.floor = 0 // the link got worse: nothing is proven any more
-		}
+	est, congested := c.readEstimate(now)
+	if len(c.videos) > 0 && c.videoSince.IsZero() {
+		c.videoSince = now
 	}
-	c.checkProbe(now)
-	// While the subscriber is sent less than its link may carry, GCC keeps
-	// raising its estimate without evidence; acting on that guess puts a
-	// higher layer on a link that cannot carry it. Higher layers are
-	// reached by probes instead, and the estimate is capped at 1.5x what
-	// is being sent (GCC's own bound when it has evidence).
-	// Not before any video layer was chosen: at the start (layers not yet
-	// measured) or when paused, the estimate itself decides.
-	if c.videoNeed > 0 {
-		est = min(est, max(c.floor, c.need*3/2))
+	if c.twcc && !c.proven && now.Sub(c.videoSince) < startCap {
+		est = min(est, audio+c.lowestNeed())
 	}
-	c.estimate = max(est, c.floor)
-	c.lastEstimate.Store(c.estimate)
-	c.budgets = c.alloc.Allocate(c.estimate, audio, c.demands, c.budgets)
-	scfg := &c.p.srv.cfg.Simulcast
-	c.need, c.videoNeed = int64(audio)*scfg.AudioReserve, 0
+	c.estimate = est
+	c.lastEstimate.Store(est)
+	c.budgets = c.alloc.Allocate(est, audio, c.demands, c.budgets)
 	for i, d := range c.videos {
 		in := c.inputs(i, d)
 		dec := d.selector.Decide(in, now)
@@ -162,14 +147,88 @@ func (c *controller) tick(now time.Time) {
 		}
 		d.keyframeRequest(now)
 		c.report(d)
-		if l := dec.Layer; l >= 0 {
-			c.videoNeed += int64(float64(in.LayerBitrates[l]) * scfg.UpHeadroom)
-		}
 	}
-	c.need += c.videoNeed
-	c.startProbe(now)
+	c.probe(now, est, audio, congested)
+	c.senderReports(now)
 	c.forgetGone()
 	c.sendEstimate(now)
+}
+
+// lowestNeed is what the video tracks cost on their lowest live layers.
+func (c *controller) lowestNeed() int64 {
+	var need int64
+	for i := range c.demands {
+		t := &c.demands[i]
+		for l := 0; l < maxLayers; l++ {
+			if t.LayerBitrates[l] > 0 {
+				need += int64(float64(t.LayerBitrates[l]) * c.p.srv.cfg.Simulcast.UpHeadroom)
+				break
+			}
+		}
+	}
+	return need
+}
+
+// desired is what the subscriber would receive on the best layers its
+// preferences allow, with the headroom an upgrade needs: the rate worth
+// proving.
+func (c *controller) desired(audio int64) int64 {
+	want := audio
+	for i := range c.demands {
+		t := &c.demands[i]
+		if !t.Visible || t.MaxLayer < 0 {
+			continue
+		}
+		for l := min(t.MaxLayer, maxLayers-1); l >= 0; l-- {
+			if t.LayerBitrates[l] > 0 {
+				want += int64(float64(t.LayerBitrates[l]) * c.p.srv.cfg.Simulcast.UpHeadroom)
+				break
+			}
+		}
+	}
+	return want
+}
+
+// probe starts a probe cluster when the probe controller says so, on the
+// video track whose frames flow on the highest layer.
+func (c *controller) probe(now time.Time, est, audio int64, congested bool) {
+	if !c.twcc || c.p.dl == nil {
+		return
+	}
+	var carrier *DownTrack
+	for _, d := range c.videos {
+		if l := d.curLayer.Load(); l >= 0 && (carrier == nil || l > carrier.curLayer.Load()) {
+			carrier = d
+		}
+	}
+	in := bwe.ProbeInputs{Estimate: est, Desired: c.desired(audio), Ready: carrier != nil, Congested: congested}
+	if p, ok := c.p.dl.decideProbe(now, in); ok {
+		carrier.requestProbe(p)
+	}
+}
+
+// senderReports sends each track's RTCP sender report once a second, so
+// that receivers can sync audio and video and compute round-trip times.
+func (c *controller) senderReports(now time.Time) {
+	if now.Sub(c.lastSR) < time.Second {
+		return
+	}
+	c.lastSR = now
+	c.srs = c.srs[:0]
+	for _, d := range c.downs {
+		if sr, ok := d.senderReport(now); ok {
+			c.srs = append(c.srs, &sr)
+		}
+	}
+	if len(c.srs) == 0 {
+		return
+	}
+	c.p.mu.Lock()
+	pc := c.p.subPC
+	c.p.mu.Unlock()
+	if pc != nil {
+		_ = pc.WriteRTCP(c.srs)
+	}
 }
 
 // inputs is what track i's Selector sees this tick.
@@ -180,112 +239,19 @@ func (c *controller) inputs(i int, d *DownTrack) simulcast.Inputs {
 		Loss:          float64(d.fracLost.Load()) / 256,
 		MaxLayer:      c.demands[i].MaxLayer,
 		Visible:       c.demands[i].Visible,
+		Proven:        c.proven,
 	}
 }
 
-// congested reports whether the subscriber's link shows congestion now:
-// GCC's delay detector says overuse, or loss is high. It ends a probe and
-// the floor it earned.
-func (c *controller) congested() bool {
+// readEstimate is the transport-wide-cc estimate when the subscriber sends
+// feedback, else the loss-based one, fed once per new receiver report; and
+// whether the link shows congestion now.
+func (c *controller) readEstimate(now time.Time) (int64, bool) {
 	high := c.p.srv.cfg.Simulcast.HighLoss
-	for _, d := range c.videos {
-		if float64(d.fracLost.Load())/256 > high {
-			return true
-		}
-	}
-	if c.est == nil || !c.twcc {
-		return false
-	}
-	st := c.est.GetStats()
-	if fmt.Sprint(st["usage"]) == "overuse" {
-		return true
-	}
-	loss, _ := st["averageLoss"].(float64)
-	return loss > high
-}
-
-// checkProbe ends a probe whose hold passed without congestion: a success,
-// so the floor rises to what the layers cost during the probe (c.need from
-// the last tick) before this tick's budget is allocated.
-func (c *controller) checkProbe(now time.Time) {
-	if c.probing == nil || c.probing.selector.Probing(now) {
-		return
-	}
-	if slices.Contains(c.videos, c.probing) {
-		// With a little slack: layer bitrates wobble, and a floor that
-		// only just covers the layers would drop one at the next wobble.
-		c.floor = max(c.floor, c.need*11/10)
-	}
-	c.endProbe(now, true)
-}
-
-// startProbe raises a track held below its top layer by the estimate, once
-// the wait since the last probe has passed.
-func (c *controller) startProbe(now time.Time) {
-	scfg := &c.p.srv.cfg.Simulcast
-	if c.probing != nil || now.Before(c.nextProbe) {
-		return
-	}
-	for i, d := range c.videos {
-		in := c.inputs(i, d)
-		if !d.selector.Decided() || !c.budgetLimited(d, in) {
-			continue
-		}
-		dec := d.selector.Probe(in, now)
-		if !dec.Changed {
-			continue
-		}
-		d.setTarget(dec.Layer, now)
-		c.m.LayerSwitches(metrics.Up, metrics.SwitchBandwidth).Inc()
-		c.p.log.Debug("probing a higher layer", "track", d.id, "from", dec.From, "to", dec.Layer, "estimate", c.estimate)
-		c.probing, c.probeLayer, c.probeFloor = d, dec.Layer, c.floor
-		return
-	}
-	c.nextProbe = now.Add(scfg.ProbeInterval)
-}
-
-// budgetLimited reports whether the budget, not the publisher or the
-// subscriber's preference, keeps d below a higher layer.
-func (c *controller) budgetLimited(d *DownTrack, in simulcast.Inputs) bool {
-	cur := d.selector.Layer()
-	for l := cur + 1; l <= min(in.MaxLayer, maxLayers-1); l++ {
-		if in.LayerBitrates[l] > 0 {
-			return in.Visible && float64(in.Budget) < float64(in.LayerBitrates[l])*c.p.srv.cfg.Simulcast.UpHeadroom
-		}
-	}
-	return false
-}
-
-// endProbe schedules the next probe. A failure quadruples the wait (up to
-// ProbeMaxInterval), so a link at its limit is soon probed rarely: each
-// failed probe costs it about a second of congestion; a success
-// looks for the next layer soon, and resets the wait once it gets past the
-// layer that failed last (the link got better).
-func (c *controller) endProbe(now time.Time, ok bool) {
-	scfg := &c.p.srv.cfg.Simulcast
-	wait := scfg.ProbeInterval / 2
-	if ok {
-		if c.probeLayer >= c.failed {
-			c.backoff, c.failed = scfg.ProbeInterval, -1
-		}
-	} else {
-		c.backoff = min(4*c.backoff, scfg.ProbeMaxInterval)
-		c.failed = c.probeLayer
-		wait = c.backoff
-		// The probe layer keeps flowing until the lower layer's keyframe,
-		// and the queue it built takes a moment to drain.
-		c.aftermath = now.Add(2 * time.Second)
-	}
-	c.p.log.Debug("probe ended", "track", c.probing.id, "layer", c.probeLayer, "success", ok, "floor", c.floor, "next_in", wait)
-	c.probing = nil
-	c.nextProbe = now.Add(wait)
-}
-
-// readEstimate is GCC's estimate when the subscriber sends transport-wide-cc
-// feedback, else the loss-based one, fed once per new receiver report.
-func (c *controller) readEstimate(now time.Time) int64 {
-	if c.est != nil && c.negotiatedTWCC() {
-		return int64(c.est.GetTargetBitrate())
+	if c.p.dl != nil && c.negotiatedTWCC() {
+		st, _ := c.p.dl.snapshot(now)
+		c.proven = st.Proven
+		return st.Target, st.Usage == bwe.UsageOver || (st.LossOK && st.Loss > high)
 	}
 	var reports uint64
 	var worst uint32
@@ -297,7 +263,8 @@ func (c *controller) readEstimate(now time.Time) int64 {
 		c.rrSeen = reports
 		c.loss.Update(float64(worst)/256, now)
 	}
-	return c.loss.Estimate()
+	c.proven = reports > 0
+	return c.loss.Estimate(), float64(worst)/256 > high
 }
 
 func (c *controller) negotiatedTWCC() bool {
@@ -316,7 +283,6 @@ var switchReasons = map[simulcast.Reason]metrics.SwitchReason{
 	simulcast.ReasonBandwidth:  metrics.SwitchBandwidth,
 	simulcast.ReasonUpgrade:    metrics.SwitchBandwidth,
 	simulcast.ReasonResume:     metrics.SwitchBandwidth,
-	simulcast.ReasonProbe:      metrics.SwitchBandwidth,
 	simulcast.ReasonLoss:       metrics.SwitchLoss,
 	simulcast.ReasonPreference: metrics.SwitchPreference,
 	simulcast.ReasonInvisible:  metrics.SwitchPreference,

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -10,9 +11,12 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/sfu/bwe"
+	"github.com/surgertc/surge/sfu/srtpsend"
 	"github.com/surgertc/surge/simulcast"
 )
 
@@ -48,19 +52,34 @@ type DownTrack struct {
 	rrCount  atomic.Uint64       // receiver reports seen, so the loss estimate takes each once
 	order    uint64              // subscription order: the allocator serves earlier tracks first
 	selector *simulcast.Selector // owned by the subscriber's controller goroutine
+	dl       *downlink           // the subscriber's send side; nil in tests without one
+	probe    atomic.Pointer[bwe.Probe]
 
 	mu      sync.Mutex
 	writer  webrtc.TrackLocalWriter
 	ssrc    uint32
 	pt      uint8
 	absID   uint8 // subscriber's abs-capture-time extension ID, 0 = not negotiated
+	twccID  uint8 // subscriber's transport-wide-cc extension ID, 0 = not negotiated
 	fwd     *simulcast.Forwarder
 	hdr     rtp.Header
 	extBuf  [4]rtp.Extension
+	twccBuf [2]byte
 	scratch [maxPacketSize]byte
+	plain   [maxPacketSize + 16]byte // the packet marshalled before sealing
 	rtxBuf  [maxPacketSize]byte
 	rtxPkt  rtp.Packet
+	srtp    *srtpsend.Context // the fast path's sealer, for route srtpFor
+	srtpFor *route
+	// For sender reports: what went out, and the newest RTP timestamp
+	// with the wall time it was sent.
+	sentPackets, sentOctets uint32
+	lastTS                  uint32
+	lastTSAt                time.Time
 }
+
+// paddingSize is the padding one probe packet carries.
+const paddingSize = 255
 
 func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 	d := &DownTrack{
@@ -76,6 +95,7 @@ func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 		// (H.264) are forwarded as one layer from the first packet.
 		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.vp8),
 		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
+		dl:       sub.dl,
 	}
 	d.maxLayer.Store(simulcast.LayerFull)
 	d.visible.Store(true)
@@ -122,10 +142,15 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.writer = ctx.WriteStream()
 	d.ssrc = uint32(ctx.SSRC())
 	d.pt = uint8(codec.PayloadType)
-	d.absID = 0
+	d.absID, d.twccID = 0, 0
 	for _, e := range ctx.HeaderExtensions() {
-		if e.URI == uriAbsCaptureTime {
+		switch e.URI {
+		case uriAbsCaptureTime:
 			d.absID = uint8(e.ID)
+		case sdp.TransportCCURI:
+			if d.dl != nil {
+				d.twccID = uint8(e.ID)
+			}
 		}
 	}
 	d.mu.Unlock()
@@ -139,11 +164,12 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// writeRTP forwards one upstream packet. It never blocks on the network for
-// long: an SRTP write is an encrypt and a non-blocking UDP send on the shared
-// socket, so a slow or vanished subscriber costs the others nothing; a failed
-// write is counted and dropped.
-func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Time) {
+// writeRTP forwards one upstream packet into b. It never blocks on the
+// network: the fast path seals the packet into the batch, which the
+// fan-out sends with one syscall; the fallback is an SRTP encrypt and a
+// non-blocking UDP send. A slow or vanished subscriber costs the others
+// nothing; a failed write is counted and dropped.
+func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Time, b *batch) {
 	if !d.bound.Load() {
 		return
 	}
@@ -164,8 +190,38 @@ func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Ti
 			d.m.SwitchLatency().Observe(out.SwitchDelay.Seconds())
 		}
 	}
-	d.send(out, abs)
+	d.send(out, abs, 0, b, now)
+	if out.Marker {
+		if p := d.probe.Load(); p != nil && d.probe.CompareAndSwap(p, nil) {
+			d.sendProbe(p, b, now)
+		}
+	}
 	d.mu.Unlock()
+}
+
+// requestProbe asks for a probe cluster after the next frame ends.
+func (d *DownTrack) requestProbe(p bwe.Probe) {
+	if old := d.probe.Swap(&p); old != nil && d.dl != nil {
+		d.dl.probeCanceled(*old)
+	}
+}
+
+// sendProbe sends a probe cluster: padding-only packets right after the
+// frame that just ended; d.mu is held.
+func (d *DownTrack) sendProbe(p *bwe.Probe, b *batch, now time.Time) {
+	if d.dl == nil || d.twccID == 0 {
+		return
+	}
+	first, ts, ok := d.fwd.Padding(p.Packets)
+	if !ok {
+		d.dl.probeCanceled(*p)
+		return
+	}
+	d.dl.probeSent(*p, now)
+	for i := 0; i < p.Packets; i++ {
+		d.send(simulcast.Output{SequenceNumber: first + uint16(i), Timestamp: ts}, nil, p.ID, b, now)
+	}
+	d.m.ProbePackets().Add(float64(p.Packets))
 }
 
 // setTarget points the forwarder at layer; the switch happens at its keyframe.
@@ -189,11 +245,13 @@ func (d *DownTrack) keyframeRequest(now time.Time) {
 	}
 }
 
-// send builds the subscriber's header and writes; d.mu is held.
-func (d *DownTrack) send(out simulcast.Output, abs []byte) {
+// send builds the subscriber's packet and writes it: sealed into b on the
+// fast path, through Pion's writer otherwise. probe > 0 sends a padding-only
+// packet of that probe cluster (out.Payload is ignored). d.mu is held.
+func (d *DownTrack) send(out simulcast.Output, abs []byte, probe int, b *batch, now time.Time) {
 	h := &d.hdr
 	h.Version = 2
-	h.Padding = false
+	h.Padding = probe > 0
 	h.Marker = out.Marker
 	h.PayloadType = d.pt
 	h.SequenceNumber = out.SequenceNumber
@@ -205,16 +263,78 @@ func (d *DownTrack) send(out simulcast.Output, abs []byte) {
 	if d.absID != 0 && len(abs) > 0 {
 		_ = h.SetExtension(d.absID, abs)
 	}
-	if _, err := d.writer.WriteRTP(h, out.Payload); err != nil {
+	var seq uint64
+	if d.twccID != 0 {
+		seq = d.dl.hist.Next()
+		d.twccBuf[0], d.twccBuf[1] = byte(seq>>8), byte(seq)
+		_ = h.SetExtension(d.twccID, d.twccBuf[:])
+	}
+	payload := out.Payload
+	if probe > 0 {
+		payload = d.scratch[:paddingSize]
+		clear(payload[:paddingSize-1])
+		payload[paddingSize-1] = paddingSize
+	}
+	size := h.MarshalSize() + len(payload)
+	if probe == 0 {
+		d.sentPackets++
+		d.sentOctets += uint32(len(payload))
+		if int32(out.Timestamp-d.lastTS) > 0 || d.lastTSAt.IsZero() {
+			d.lastTS, d.lastTSAt = out.Timestamp, now
+		}
+	}
+	if r := d.fastRoute(); r != nil && b != nil {
+		hl, err := h.MarshalTo(d.plain[:])
+		if err == nil {
+			copy(d.plain[hl:], payload)
+			s := b.next()
+			var sealed []byte
+			if sealed, err = d.srtp.Seal(s.buf[:], d.plain[:hl+len(payload)], hl); err == nil {
+				s.to, s.kind, s.size, s.probe = r.to, d.mk, size, probe
+				if d.twccID != 0 {
+					s.hist, s.seq = d.dl.hist, seq
+				}
+				b.commit(s, len(sealed))
+				return
+			}
+		}
 		d.m.Dropped(metrics.DropWriteError).Inc()
 		return
 	}
-	d.m.Sent(d.mk, h.MarshalSize()+len(out.Payload))
+	if _, err := d.writer.WriteRTP(h, payload); err != nil {
+		d.m.Dropped(metrics.DropWriteError).Inc()
+		return
+	}
+	if d.twccID != 0 {
+		d.dl.hist.Sent(seq, size, probe, time.Now())
+	}
+	d.m.Sent(d.mk, size)
+}
+
+// fastRoute is the route to seal for, with the sealer ready, or nil when
+// packets must go through Pion. d.mu is held.
+func (d *DownTrack) fastRoute() *route {
+	if d.dl == nil {
+		return nil
+	}
+	r := d.dl.route.Load()
+	if r == nil {
+		return nil
+	}
+	if d.srtpFor == nil || !bytes.Equal(d.srtpFor.key, r.key) {
+		c, err := srtpsend.NewContext(r.profile, r.key, r.salt)
+		if err != nil {
+			return nil
+		}
+		d.srtp = c
+	}
+	d.srtpFor = r
+	return r
 }
 
 // retransmit answers a NACK for outSeq from the upstream packet cache,
 // unless the packet is older than Forward.NACKMaxAge.
-func (d *DownTrack) retransmit(outSeq uint16, now time.Time) {
+func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 	d.m.NACKRequests().Inc()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -240,7 +360,7 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time) {
 	if id := d.receiver.absID; id != 0 {
 		abs = d.rtxPkt.Header.GetExtension(id)
 	}
-	d.send(out, abs)
+	d.send(out, abs, 0, b, now)
 	d.m.NACKAnswered().Inc()
 }
 
@@ -267,10 +387,17 @@ func (d *DownTrack) readRTCP() {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.receiver.requestKeyframe(d.currentLayer(), now)
 			case *rtcp.TransportLayerNack:
+				b := d.sub.srv.batch()
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
-						d.retransmit(seq, now)
+						d.retransmit(seq, now, b)
 					}
+				}
+				b.flush()
+				putBatch(b)
+			case *rtcp.TransportLayerCC:
+				if d.dl != nil {
+					d.dl.onFeedback(p, now)
 				}
 			case *rtcp.ReceiverReport:
 				d.observeRTT(p.Reports, now)
@@ -305,14 +432,34 @@ func (d *DownTrack) observeRTT(reports []rtcp.ReceptionReport, now time.Time) {
 		ntp := ntpMiddle32(now)
 		rtt := ntp - r.LastSenderReport - r.Delay
 		if rtt < 1<<31 { // a wrapped negative means clock trouble; ignore
-			d.m.RTT().Observe(float64(rtt) / 65536)
+			secs := float64(rtt) / 65536
+			d.m.RTT().Observe(secs)
+			if d.dl != nil {
+				d.dl.setRTT(time.Duration(secs * float64(time.Second)))
+			}
 		}
 	}
 }
 
-func ntpMiddle32(t time.Time) uint32 {
+// senderReport is this track's RTCP sender report at now, false before
+// anything was sent. The RTP time extrapolates the newest timestamp sent
+// by the wall time since, so the receiver can map it to the NTP time.
+func (d *DownTrack) senderReport(now time.Time) (rtcp.SenderReport, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lastTSAt.IsZero() || !d.bound.Load() {
+		return rtcp.SenderReport{}, false
+	}
+	ts := d.lastTS + uint32(now.Sub(d.lastTSAt).Seconds()*float64(d.codec.ClockRate))
+	return rtcp.SenderReport{SSRC: d.ssrc, NTPTime: ntpTime(now), RTPTime: ts, PacketCount: d.sentPackets, OctetCount: d.sentOctets}, true
+}
+
+// ntpTime is t as a 64-bit NTP timestamp.
+func ntpTime(t time.Time) uint64 {
 	const ntpEpochOffset = 2208988800
 	secs := uint64(t.Unix()) + ntpEpochOffset
 	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	return uint32(secs<<16 | frac>>16)
+	return secs<<32 | frac
 }
+
+func ntpMiddle32(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }

@@ -174,6 +174,12 @@ func TestForwardAudioVideoToSubscribers(t *testing.T) {
 	// every tenth packet shows as recent.
 	var sawVideo bool
 	for _, p := range s.Snapshot()[0].Participants {
+		// Pion clients on loopback UDP: every subscriber is on the fast
+		// send path (own SRTP, batched sends), the path the media above
+		// arrived intact on.
+		if p.SendPath != "" && p.SendPath != "fast" {
+			t.Errorf("participant %s sends on the %q path, want fast", p.Identity, p.SendPath)
+		}
 		for _, tr := range p.Published {
 			if tr.ID != videoID {
 				continue

@@ -4,11 +4,13 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 
+	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/auth"
 	"github.com/surgertc/surge/sfu/signal"
 )
@@ -24,6 +26,9 @@ type Participant struct {
 	sess  *session
 	srv   *Server
 	log   *slog.Logger
+	since time.Time // admitted
+
+	stages joinProgress // join stage metrics (joinstage.go)
 
 	wg sync.WaitGroup // read loops of published tracks, RTCP loops of subscriptions
 
@@ -35,6 +40,7 @@ type Participant struct {
 	closed    bool
 
 	ctrl *controller // nil without the subscribe grant
+	dl   *downlink   // the subscribe side's send state; nil without the subscribe grant
 
 	negMu         sync.Mutex
 	offerInFlight bool
@@ -50,17 +56,34 @@ func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Parti
 		room:      room,
 		sess:      sess,
 		srv:       srv,
-		log:       srv.log.With("room", room.name, "participant", id, "identity", g.Identity),
+		log:       sess.log.With("room", room.name, "participant", id, "identity", g.Identity), // remote (and proxy) come with the session
 		receivers: map[*webrtc.RTPReceiver]*Receiver{},
 		downs:     map[string]*DownTrack{},
+		since:     time.Now(),
 	}
+}
+
+// info describes p with the tracks it publishes (the room API's view;
+// room members learn of tracks from the room, see Room.infosLocked).
+func (p *Participant) info() signal.ParticipantInfo {
+	pi := signal.ParticipantInfo{ID: p.id, Identity: p.grant.Identity}
+	p.mu.Lock()
+	rs := make([]*Receiver, 0, len(p.receivers))
+	for _, r := range p.receivers {
+		rs = append(rs, r)
+	}
+	p.mu.Unlock()
+	for _, r := range rs {
+		pi.Tracks = append(pi.Tracks, r.info())
+	}
+	return pi
 }
 
 func (p *Participant) send(m signal.Message) { p.sess.send(m) }
 
 // newPC builds a PeerConnection that trickles its candidates to the client
 // and ends the participant if ICE fails (the peer vanished).
-func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string) {
+func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string, onConnected func()) {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
@@ -71,9 +94,15 @@ func (p *Participant) wirePC(pc *webrtc.PeerConnection, target string) {
 		}})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed {
+		switch s {
+		case webrtc.PeerConnectionStateFailed:
 			p.log.Info("peer connection failed; removing participant", "pc", target)
 			p.sess.close()
+		case webrtc.PeerConnectionStateConnected:
+			p.stageReached(metrics.StageICEConnected)
+			if onConnected != nil {
+				onConnected()
+			}
 		}
 	})
 }
@@ -83,15 +112,24 @@ func (p *Participant) startSubscriber() error {
 	if !p.grant.CanSubscribe {
 		return nil
 	}
-	pc, est, err := p.srv.engine.newSubscriberPC()
+	pc, err := p.srv.engine.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
 	if err != nil {
 		return err
 	}
-	p.wirePC(pc, signal.TargetSubscriber)
+	p.dl = newDownlink(p.srv.cfg.BWE.estimator(), p.srv.cfg.BWE.prober(), p.srv.sock, time.Now())
+	route := func(pair *webrtc.ICECandidatePair) {
+		if err := p.dl.updateRoute(pc, pair); err != nil {
+			p.log.Debug("fast send path off", "err", err)
+		}
+	}
+	p.wirePC(pc, signal.TargetSubscriber, func() { route(nil) })
+	if sctp := pc.SCTP(); sctp != nil {
+		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(route)
+	}
 	p.mu.Lock()
 	p.subPC = pc
 	p.mu.Unlock()
-	p.ctrl = newController(p, est)
+	p.ctrl = newController(p)
 	return nil
 }
 
@@ -104,6 +142,7 @@ func (p *Participant) startController() {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		labelGoroutine(p.room.name, "participant", p.id, "role", "controller")
 		p.ctrl.run()
 	}()
 }
@@ -136,7 +175,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		if pc, err = p.srv.engine.publish.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}); err != nil {
 			return err
 		}
-		p.wirePC(pc, signal.TargetPublisher)
+		p.wirePC(pc, signal.TargetPublisher, nil)
 		pc.OnTrack(p.onTrack)
 		p.mu.Lock()
 		if p.closed {
@@ -173,6 +212,7 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 		return undo(signal.Errorf(signal.CodeInvalidSDP, "cannot apply answer: %v", err))
 	}
 	p.send(signal.Message{Type: signal.TypeAnswer, Target: signal.TargetPublisher, SDP: pc.LocalDescription().SDP})
+	p.stageNegotiated()
 	return nil
 }
 
@@ -252,6 +292,7 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 		return
 	}
 	if !existed {
+		p.stageReached(metrics.StageFirstMedia)
 		p.srv.m.TracksPublished(r.mk).Inc()
 		p.log.Info("track published", "track", r.id, "kind", r.kind.String(), "codec", r.codec.MimeType, "rid", track.RID())
 		p.room.publish(p, r)
@@ -291,6 +332,7 @@ func (p *Participant) subscribe(r *Receiver) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
+		labelGoroutine(p.room.name, "track", r.id, "role", "downtrack_rtcp")
 		d.readRTCP()
 	}()
 	r.addDown(d)
@@ -394,6 +436,7 @@ func (p *Participant) handleSubscriberAnswer(answerSDP string) error {
 	p.offerInFlight = false
 	pending := p.offerPending
 	p.negMu.Unlock()
+	p.stageNegotiated()
 	if pending {
 		p.negotiate()
 	}

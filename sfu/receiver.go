@@ -38,6 +38,8 @@ type Receiver struct {
 	layers [maxLayers]*upLayer
 	live   int // running read loops; the track ends when the last stops
 	downs  atomic.Pointer[[]*DownTrack]
+	fanout []*DownTrack // every subscriber; downs is this, or empty while muted (mute.go)
+	muted  bool
 
 	statsMu sync.Mutex
 	rates   [maxLayers]int64
@@ -93,7 +95,7 @@ func newReceiver(id string, pub *Participant, track *webrtc.TrackRemote, recv *w
 func (r *Receiver) info() signal.TrackInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ti := signal.TrackInfo{ID: r.id, ParticipantID: r.pub.id, StreamID: r.pub.id, Kind: r.kind.String(), Codec: r.codec.MimeType}
+	ti := signal.TrackInfo{ID: r.id, ParticipantID: r.pub.id, StreamID: r.pub.id, Kind: r.kind.String(), Codec: r.codec.MimeType, Muted: r.muted}
 	for i, l := range r.layers {
 		if l != nil && l.track.RID() != "" {
 			ti.Layers = append(ti.Layers, signal.LayerName(i))
@@ -129,6 +131,7 @@ func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		labelGoroutine(r.pub.room.name, "track", r.id, "role", "receiver")
 		r.readLoop(l, ul)
 		r.mu.Lock()
 		r.live--
@@ -182,12 +185,16 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet) 
 		abs = pkt.Header.GetExtension(r.absID)
 	}
 	downs := *r.downs.Load()
+	if len(downs) == 0 {
+		return
+	}
+	b := r.pub.srv.batch()
 	for _, d := range downs {
-		d.writeRTP(layer, pkt, abs, now)
+		d.writeRTP(layer, pkt, abs, now, b)
 	}
-	if len(downs) > 0 {
-		r.m.ForwardLatency().Observe(time.Since(now).Seconds())
-	}
+	b.flush()
+	putBatch(b)
+	r.m.ForwardLatency().Observe(time.Since(now).Seconds())
 }
 
 // loadPacket copies a cached upstream packet that arrived after notBefore
@@ -235,24 +242,24 @@ func (r *Receiver) requestKeyframe(layer int, now time.Time) bool {
 func (r *Receiver) addDown(d *DownTrack) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.downs.Load()
+	old := r.fanout
 	next := make([]*DownTrack, 0, len(old)+1)
 	next = append(next, old...)
 	next = append(next, d)
-	r.downs.Store(&next)
+	r.setFanoutLocked(next)
 }
 
 func (r *Receiver) removeDown(d *DownTrack) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.downs.Load()
+	old := r.fanout
 	next := make([]*DownTrack, 0, len(old))
 	for _, x := range old {
 		if x != d {
 			next = append(next, x)
 		}
 	}
-	r.downs.Store(&next)
+	r.setFanoutLocked(next)
 }
 
 // bitrates returns each layer's measured bitrate (bps) over the last second;

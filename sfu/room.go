@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/surgertc/surge/sfu/signal"
+	"github.com/surgertc/surge/sfu/webhook"
 )
 
 // Room is the set of participants that see each other. It is created on the
@@ -18,6 +19,8 @@ type Room struct {
 	name string
 	srv  *Server
 	log  *slog.Logger
+
+	created time.Time // for the room API
 
 	mu         sync.Mutex
 	parts      map[string]*Participant // by id
@@ -32,6 +35,7 @@ func newRoom(srv *Server, name string) *Room {
 		name:       name,
 		srv:        srv,
 		log:        srv.log.With("room", name),
+		created:    time.Now(),
 		parts:      map[string]*Participant{},
 		byIdentity: map[string]*Participant{},
 	}
@@ -78,6 +82,7 @@ func (r *Room) join(p *Participant, welcome signal.Message) ([]*Receiver, error)
 		old.log.Info("replaced by a new session of the same identity")
 		r.srv.m.Participants().Dec()
 		r.unsubscribeAll(others, oldTracks)
+		r.emitLeave(old, oldTracks)
 		old.sess.sendAndClose(signal.Message{Type: signal.TypeLeave, Code: signal.CodeReplaced, Reason: "the same identity joined again from another session"})
 	}
 	r.srv.m.Participants().Inc()
@@ -123,6 +128,15 @@ func (r *Room) leave(p *Participant) {
 	r.mu.Unlock()
 	r.srv.m.Participants().Dec()
 	r.unsubscribeAll(others, mine)
+	r.emitLeave(p, mine)
+}
+
+// emitLeave sends the webhooks of p's leaving: its tracks, then p.
+func (r *Room) emitLeave(p *Participant, tracks []*Receiver) {
+	for _, t := range tracks {
+		r.srv.emit(webhook.TrackUnpublished, r, p, t)
+	}
+	r.srv.emit(webhook.ParticipantLeft, r, p, nil)
 }
 
 func (r *Room) removeLocked(p *Participant) {
@@ -189,6 +203,7 @@ func (r *Room) publish(pub *Participant, t *Receiver) {
 	r.broadcastLocked(signal.Message{Type: signal.TypeTrackPublished, Track: &info}, pub)
 	others := slices.DeleteFunc(r.members(), func(o *Participant) bool { return o == pub })
 	r.mu.Unlock()
+	r.srv.emit(webhook.TrackPublished, r, pub, t)
 	for _, o := range others {
 		o.subscribe(t)
 	}
@@ -207,6 +222,7 @@ func (r *Room) unpublish(t *Receiver) {
 	r.broadcastLocked(signal.Message{Type: signal.TypeTrackUnpublished, Track: &info}, t.pub)
 	others := slices.DeleteFunc(r.members(), func(o *Participant) bool { return o == t.pub })
 	r.mu.Unlock()
+	r.srv.emit(webhook.TrackUnpublished, r, t.pub, t)
 	r.unsubscribeAll(others, []*Receiver{t})
 }
 

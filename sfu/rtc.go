@@ -1,20 +1,15 @@
 package sfu
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v3"
 )
@@ -29,53 +24,22 @@ const (
 // rtcEngine builds the two webrtc.APIs a node uses, sharing one UDP socket
 // through the ICE UDP mux. The publish side receives media, so it runs the
 // interceptors that talk to publishers (NACK generation, receiver reports,
-// TWCC feedback). The subscribe side sends media; it answers NACKs from the
-// SFU's own packet cache, so it runs only what the send path needs (sender
-// reports, TWCC sequence numbers): every interceptor there costs per packet
-// per subscriber.
+// TWCC feedback). The subscribe side sends media and runs no interceptor at
+// all: every one costs per packet per subscriber, so the DownTracks stamp
+// transport-wide sequence numbers themselves, keep the send history for
+// feedback (sfu/bwe), answer NACKs from the SFU's own packet cache and send
+// their own sender reports.
 type rtcEngine struct {
 	publish   *webrtc.API
 	subscribe *webrtc.API
 	mux       interface{ Close() error }
-
-	// The GCC interceptor hands each new PeerConnection's estimator to a
-	// callback inside NewPeerConnection; estMu pairs it with its caller.
-	estMu   sync.Mutex
-	lastEst cc.BandwidthEstimator
 }
 
-// newSubscriberPC creates a subscribe-side PeerConnection and returns the
-// bandwidth estimator GCC created for it.
-func (e *rtcEngine) newSubscriberPC() (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
-	// The DTLS certificate is most of NewPeerConnection's cost: made
-	// outside estMu, a crowd's joins do not queue behind each other's.
-	cert, err := newCertificate()
-	if err != nil {
-		return nil, nil, err
-	}
-	e.estMu.Lock()
-	defer e.estMu.Unlock()
-	e.lastEst = nil
-	pc, err := e.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, Certificates: []webrtc.Certificate{*cert}})
-	est := e.lastEst
-	e.lastEst = nil
-	return pc, est, err
-}
-
-// newCertificate is what Pion would generate for a PeerConnection.
-func newCertificate() (*webrtc.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	return webrtc.GenerateCertificate(key)
-}
-
-func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine, error) {
-	se := webrtc.SettingEngine{}
+func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory) (*rtcEngine, error) {
+	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
-	mux := webrtc.NewICEUDPMux(nil, udp)
+	mux := webrtc.NewICEUDPMux(logs.NewLogger("ice-mux"), udp)
 	se.SetICEUDPMux(mux)
 	if len(cfg.NAT1To1IPs) > 0 {
 		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
@@ -123,36 +87,18 @@ func newRTCEngine(cfg RTCConfig, bwe BWEConfig, udp net.PacketConn) (*rtcEngine,
 	}
 	e := &rtcEngine{mux: mux}
 	subIR := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	subIR.Add(sr)
-	// Pion's LeakyBucketPacer clones every packet, logs per packet and
-	// queues without bound; a subscriber's send rate is instead kept under
-	// its estimate by layer selection, so GCC runs with the no-op pacer.
-	gccFactory, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(bwe.InitialBitrate),
-			gcc.SendSideBWEMinBitrate(bwe.MinBitrate),
-			gcc.SendSideBWEMaxBitrate(bwe.MaxBitrate),
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-		)
-	})
-	if err != nil {
-		return nil, err
-	}
-	gccFactory.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { e.lastEst = est })
-	// GCC must see the transport-wide sequence number, so the interceptor
-	// that stamps it is added after (and so wraps) GCC's writer.
-	subIR.Add(gccFactory)
-	if err := webrtc.ConfigureTWCCHeaderExtensionSender(subME, subIR); err != nil {
-		return nil, err
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := subME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+			return nil, err
+		}
 	}
 	e.publish = webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se))
 	e.subscribe = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithInterceptorRegistry(subIR), webrtc.WithSettingEngine(se))
 	return e, nil
 }
+
+// Audio packets count toward the subscriber's estimate too.
+var audioFeedback = []webrtc.RTCPFeedback{{Type: "transport-cc"}}
 
 var videoFeedback = []webrtc.RTCPFeedback{
 	{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "transport-cc"},
@@ -166,7 +112,7 @@ func newMediaEngine(h264, publish bool) (*webrtc.MediaEngine, error) {
 		c webrtc.RTPCodecParameters
 		t webrtc.RTPCodecType
 	}{
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFeedback}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
 	}
 	if h264 {

@@ -30,8 +30,10 @@ import (
 
 	"github.com/surgertc/surge/metrics"
 	"github.com/surgertc/surge/sfu/auth"
+	"github.com/surgertc/surge/sfu/roomapi"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/sfu/web"
+	"github.com/surgertc/surge/sfu/webhook"
 )
 
 // Option configures a Server.
@@ -54,10 +56,23 @@ type Server struct {
 
 	engine  *rtcEngine
 	udp     net.PacketConn
+	sock    *sendSocket // the fast send path's view of udp
 	pubLn   net.Listener
 	admLn   net.Listener
 	pubHTTP *http.Server
 	admHTTP *http.Server
+
+	wrapRoomSvc func(roomapi.RoomService) roomapi.RoomService
+	hooks       *webhook.Notifier // nil without webhook.urls
+	certs       *certReloader     // nil without TLS
+	proxies     proxySet
+	version     string
+	pionLevel   *slog.Level
+	stages      *metrics.JoinStages
+	// cluster is this node's membership of a multi-node cluster; nil when
+	// redis.addr is not set (see clusterhost.go).
+	cluster        clusterMember
+	clusterMetrics *metrics.Cluster
 
 	draining      atomic.Bool
 	subscriptions atomic.Uint64 // orders DownTracks for the allocator
@@ -85,7 +100,9 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.reg = prometheus.NewRegistry()
 	}
 	s.m = metrics.NewSFU(s.reg)
+	s.registerNodeMetrics()
 	s.verifier = auth.NewVerifier(cfg.keys(), nil)
+	s.proxies, _ = parseProxies(cfg.TrustedProxies) // checked by Validate
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -96,7 +113,13 @@ func (s *Server) Start() error {
 	if s.udp, err = net.ListenPacket("udp", s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
-	if s.engine, err = newRTCEngine(s.cfg.RTC, s.cfg.BWE, s.udp); err != nil {
+	if uc, ok := s.udp.(*net.UDPConn); ok {
+		if s.sock, err = newSendSocket(uc); err != nil {
+			_ = s.udp.Close()
+			return err
+		}
+	}
+	if s.engine, err = newRTCEngine(s.cfg.RTC, s.udp, s.pionLogs()); err != nil {
 		_ = s.udp.Close()
 		return err
 	}
@@ -104,13 +127,24 @@ func (s *Server) Start() error {
 		_ = s.engine.mux.Close()
 		return fmt.Errorf("public HTTP %s: %w", s.cfg.ListenAddr, err)
 	}
+	if s.pubLn, err = s.listenPublic(s.pubLn); err != nil {
+		_ = s.engine.mux.Close()
+		return err
+	}
 	if s.admLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		_ = s.engine.mux.Close()
 		_ = s.pubLn.Close()
 		return fmt.Errorf("admin HTTP %s: %w", s.cfg.AdminAddr, err)
 	}
+	if err := s.startCluster(); err != nil {
+		_ = s.engine.mux.Close()
+		_ = s.pubLn.Close()
+		_ = s.admLn.Close()
+		return fmt.Errorf("cluster: %w", err)
+	}
 	s.pubHTTP = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}
 	s.admHTTP = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.startWebhooks()
 	s.serveWG.Add(2)
 	go func() { defer s.serveWG.Done(); _ = s.pubHTTP.Serve(s.pubLn) }()
 	go func() { defer s.serveWG.Done(); _ = s.admHTTP.Serve(s.admLn) }()
@@ -123,7 +157,7 @@ func (s *Server) URL() string {
 	if s.pubLn == nil {
 		return ""
 	}
-	return "ws://" + s.pubLn.Addr().String() + "/rtc"
+	return s.wsScheme() + "://" + s.pubLn.Addr().String() + "/rtc"
 }
 
 // AdminURL is the admin listener's base URL, e.g. http://127.0.0.1:7881.
@@ -142,12 +176,16 @@ func (s *Server) MediaAddr() net.Addr {
 	return s.udp.LocalAddr()
 }
 
+// batch is a send batch for one fan-out; putBatch it when done.
+func (s *Server) batch() *batch { return getBatch(s.sock, s.m) }
+
 // Registry is the registry the server's metrics live on.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 func (s *Server) publicHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rtc", s.handleRTC)
+	mux.Handle(roomapi.Prefix, roomapi.NewHandler(s.RoomService(), s.verifier.Verify, s.log))
 	mux.Handle("/", web.Handler())
 	if s.cfg.UsesDevKey() {
 		mux.HandleFunc("/dev/token", s.handleDevToken)
@@ -167,11 +205,13 @@ func (s *Server) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("/debug/rooms", s.handleDebugRooms)
+	mux.HandleFunc("/debug/cluster", s.handleDebugCluster)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/rates", handleProfileRates)
 	return mux
 }
 
@@ -202,7 +242,8 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	// The socket's own limit stops anything absurd before it is buffered;
 	// messages between the protocol limit and this get a clear error.
 	conn.SetReadLimit(int64(4 * s.cfg.Signal.MaxMessageBytes))
-	sess := newSession(conn, s.log.With("remote", r.RemoteAddr))
+	sess := newSession(conn, s.sessionLog(r))
+	sess.region = r.URL.Query().Get("region")
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -223,10 +264,11 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	s.serveSession(sess)
 }
 
-// fail reports err to the client, closes its socket and waits until the
-// writer is done, so that no later close of the session cuts the error off.
+// fail reports err to the client (or redirects it, see failMessage), closes
+// its socket and waits until the writer is done, so that no later close of
+// the session cuts the message off.
 func fail(sess *session, err error) {
-	sess.sendAndClose(signal.ErrorMessage(err))
+	sess.sendAndClose(failMessage(err))
 	sess.wait()
 }
 
@@ -259,6 +301,7 @@ func (s *Server) serveSession(sess *session) {
 		return
 	}
 	defer func() {
+		p.stageEnd()
 		p.room.leave(p)
 		p.close()
 		sess.close()
@@ -280,6 +323,14 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		s.log.Info("join refused", "reason", err)
 		return nil, signal.Errorf(signal.CodeUnauthorized, "invalid token: %v", err)
 	}
+	// An admin token for every room names none to join.
+	if grant.Room == "" {
+		s.m.Joins(metrics.JoinForbidden).Inc()
+		return nil, signal.Errorf(signal.CodeForbidden, "token grants no room to join (an admin token is for the room API)")
+	}
+	// This goroutine creates the room's Pion connections, which inherit
+	// the label: profiles can be cut by room.
+	labelGoroutine(grant.Room)
 	if m.Room != "" && m.Room != grant.Room {
 		s.m.Joins(metrics.JoinForbidden).Inc()
 		return nil, signal.Errorf(signal.CodeRoomMismatch, "token is for room %q, not %q", grant.Room, m.Room)
@@ -293,6 +344,11 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		return nil, signal.Errorf(signal.CodeDraining, "server is draining; join another node")
 	}
 	for {
+		// In a cluster the room may live elsewhere; asked again on every
+		// round, since a retry means the room closed meanwhile.
+		if err := s.placeJoin(sess, grant); err != nil {
+			return nil, err
+		}
 		room := s.room(grant.Room)
 		if room == nil {
 			s.m.Joins(metrics.JoinDraining).Inc()
@@ -320,6 +376,8 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 			return nil, err
 		}
 		s.m.Joins(metrics.JoinOK).Inc()
+		s.emit(webhook.ParticipantJoined, room, p, nil)
+		p.stageAdmitted()
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
 		p.startController()
 		sess.startPinger(s.cfg.Signal.PingInterval)
@@ -395,22 +453,39 @@ func (s *Server) room(name string) *Room {
 		r = newRoom(s, name)
 		s.rooms[name] = r
 		s.m.Rooms().Inc()
+		s.emit(webhook.RoomStarted, r, nil, nil)
 	}
 	return r
 }
 
 func (s *Server) removeRoom(r *Room) {
+	if s.unlistRoom(r) {
+		s.emit(webhook.RoomFinished, r, nil, nil)
+	}
+}
+
+// unlistRoom takes r out of the room map (new joins open a fresh room) and
+// reports whether it was there.
+func (s *Server) unlistRoom(r *Room) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rooms[r.name] == r {
+	removed := s.rooms[r.name] == r
+	if removed {
 		delete(s.rooms, r.name)
 		s.m.Rooms().Dec()
 	}
+	s.mu.Unlock()
+	if removed && s.cluster != nil {
+		s.cluster.Release(r.name)
+	}
+	return removed
 }
 
 // Drain stops accepting joins, tells connected clients, waits for them to
 // leave or ctx to end, then closes the server.
 func (s *Server) Drain(ctx context.Context) error {
+	if s.cluster != nil {
+		s.cluster.Drain() // no new rooms here; this node's rooms are free to re-place
+	}
 	s.draining.Store(true)
 	s.mu.Lock()
 	n := len(s.sessions)
@@ -440,6 +515,11 @@ func (s *Server) Drain(ctx context.Context) error {
 
 // Close stops everything and waits for every goroutine the server started.
 func (s *Server) Close() error {
+	if s.cluster != nil {
+		// First, so that clients reconnecting elsewhere find the rooms
+		// free at once rather than after the claims' TTL.
+		_ = s.cluster.Close()
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -469,6 +549,7 @@ func (s *Server) Close() error {
 	if s.engine != nil {
 		errs = append(errs, s.engine.mux.Close())
 	}
+	s.stopWebhooks()
 	s.log.Info("surge stopped")
 	return errors.Join(errs...)
 }

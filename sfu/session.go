@@ -49,6 +49,10 @@ type session struct {
 	events  eventBatch
 	evReady chan struct{} // signalled when events stop being empty
 
+	// region is the ?region= of the connect URL: the client's preferred
+	// placement region (in a cluster) when its token names none.
+	region string
+
 	// Owned by the read goroutine: a token bucket for logging what the
 	// peer does wrong, so a misbehaving client cannot flood the log.
 	logTokens float64

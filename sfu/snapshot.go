@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/webrtc/v3"
+
 	"github.com/surgertc/surge/sfu/signal"
 )
 
@@ -19,11 +21,15 @@ type RoomSnapshot struct {
 
 // ParticipantSnapshot is one participant's published and subscribed tracks.
 type ParticipantSnapshot struct {
-	ID          string                 `json:"id"`
-	Identity    string                 `json:"identity"`
-	EstimateBps int64                  `json:"estimate_bps,omitempty"` // subscriber's bandwidth estimate
-	Published   []TrackSnapshot        `json:"published,omitempty"`
-	Subscribed  []SubscriptionSnapshot `json:"subscribed,omitempty"`
+	ID          string `json:"id"`
+	Identity    string `json:"identity"`
+	EstimateBps int64  `json:"estimate_bps,omitempty"` // subscriber's bandwidth estimate
+	// SendPath is how packets reach the subscriber: "fast" (sealed and
+	// batched by the SFU itself) or "pion" (Pion's writer: ICE-TCP, or
+	// before DTLS is up). Empty while its subscribe connection is not up.
+	SendPath   string                 `json:"send_path,omitempty"`
+	Published  []TrackSnapshot        `json:"published,omitempty"`
+	Subscribed []SubscriptionSnapshot `json:"subscribed,omitempty"`
 }
 
 // TrackSnapshot is a published track and the upstream layers it has.
@@ -95,6 +101,15 @@ func (p *Participant) snapshot(now time.Time) ParticipantSnapshot {
 	p.mu.Unlock()
 	if p.ctrl != nil {
 		ps.EstimateBps = p.ctrl.lastEstimate.Load()
+	}
+	p.mu.Lock()
+	subPC := p.subPC
+	p.mu.Unlock()
+	switch {
+	case p.dl != nil && p.dl.route.Load() != nil:
+		ps.SendPath = "fast"
+	case subPC != nil && subPC.ConnectionState() == webrtc.PeerConnectionStateConnected:
+		ps.SendPath = "pion"
 	}
 	for _, r := range rs {
 		ps.Published = append(ps.Published, r.snapshot(now))

@@ -23,20 +23,20 @@ type Allocator struct {
 	level []int8
 }
 
-// NewAllocator returns an Allocator charging cfg's headrooms and AudioReserve.
+// NewAllocator returns an Allocator charging cfg's headrooms.
 func NewAllocator(cfg Config) *Allocator {
 	return &Allocator{cfg: cfg}
 }
 
 // Allocate writes each track's budget (bps) into out[i], reusing out's
-// storage, and returns it. audioTracks × AudioReserve comes off the estimate
-// first: audio always flows. Then every visible track gets its lowest live
+// storage, and returns it. audio (bps: what the subscriber's audio tracks
+// need) comes off the estimate first: audio always flows. Then every visible track gets its lowest live
 // layer, in the order given (put the tracks that matter most, e.g. the active
 // speaker, first: they keep video when not all can). Then upgrades go one
 // layer at a time to the track on the lowest layer, cheapest upgrade first,
 // so that four publishers share the budget instead of one taking it all. A
 // track that does not get its lowest layer gets 0, which pauses it.
-func (a *Allocator) Allocate(estimate int64, audioTracks int, tracks []TrackDemand, out []int64) []int64 {
+func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []int64) []int64 {
 	n := len(tracks)
 	if cap(out) < n {
 		out = make([]int64, n)
@@ -47,7 +47,7 @@ func (a *Allocator) Allocate(estimate int64, audioTracks int, tracks []TrackDema
 	}
 	level := a.level[:n]
 
-	remaining := estimate - int64(audioTracks)*a.cfg.AudioReserve
+	remaining := estimate - audio
 	for i := range tracks {
 		out[i], level[i] = 0, -1
 		t := &tracks[i]

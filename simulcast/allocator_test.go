@@ -25,7 +25,7 @@ func TestAllocate(t *testing.T) {
 	tests := []struct {
 		name     string
 		estimate int64
-		audio    int
+		audio    int64
 		mod      func([]TrackDemand)
 		want     []int
 	}{
@@ -33,7 +33,7 @@ func TestAllocate(t *testing.T) {
 		{"2 h upgrades: two upgraded, not one to f", 4*q + 2*(h-q) + 10_000, 0, nil, []int{1, 1, 0, 0}},
 		{"enough for all h and one f", 3*h + f, 0, nil, []int{2, 1, 1, 1}},
 		{"too little for all q: first tracks keep video", 2*q + 50_000, 0, nil, []int{0, 0, -1, -1}},
-		{"audio reserved first", 4 * q, 2, nil, []int{0, 0, 0, -1}},
+		{"audio reserved first", 4 * q, 2 * DefaultConfig().AudioReserve, nil, []int{0, 0, 0, -1}},
 		{"invisible gets nothing, others share", 4 * q, 0, func(ts []TrackDemand) { ts[0].Visible = false }, []int{-1, 0, 0, 0}},
 		{"max layer bounds upgrades", 10_000_000, 0, func(ts []TrackDemand) { ts[1].MaxLayer = 0; ts[2].MaxLayer = 1 }, []int{2, 0, 1, 2}},
 		{"cheapest upgrade first", 4*q + (h - q), 0, func(ts []TrackDemand) {
@@ -62,7 +62,7 @@ func TestAllocate(t *testing.T) {
 					t.Errorf("track %d: budget %d = layer %d, want %d (all %v)", i, b, got, tt.want[i], out)
 				}
 			}
-			if sum > tt.estimate-int64(tt.audio)*DefaultConfig().AudioReserve && sum > 0 {
+			if sum > tt.estimate-tt.audio && sum > 0 {
 				t.Errorf("allocated %d of %d", sum, tt.estimate)
 			}
 		})
@@ -89,8 +89,8 @@ func TestAllocateDoesNotAllocate(t *testing.T) {
 	a := NewAllocator(DefaultConfig())
 	ts := demands(8)
 	out := make([]int64, 0, 8)
-	a.Allocate(3_000_000, 2, ts, out)
-	if n := testing.AllocsPerRun(100, func() { out = a.Allocate(3_000_000, 2, ts, out) }); n != 0 {
+	a.Allocate(3_000_000, 128_000, ts, out)
+	if n := testing.AllocsPerRun(100, func() { out = a.Allocate(3_000_000, 128_000, ts, out) }); n != 0 {
 		t.Errorf("%v allocs", n)
 	}
 }

@@ -76,6 +76,6 @@ func BenchmarkAllocate(b *testing.B) {
 	out := make([]int64, 0, len(ts))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		out = a.Allocate(4_000_000+int64(i%16)*100_000, 4, ts, out)
+		out = a.Allocate(4_000_000+int64(i%16)*100_000, 256_000, ts, out)
 	}
 }

@@ -41,15 +41,12 @@ type Config struct {
 	// are expensive for the publisher and for every other subscriber.
 	// Default 200ms.
 	KeyframeThrottle time.Duration `mapstructure:"keyframe_throttle"`
-	// ProbeHold is how long a probe holds a layer the budget does not cover
-	// before the estimate must cover it (see Selector.Probe). Default 3s.
-	ProbeHold time.Duration `mapstructure:"probe_hold"`
-	// ProbeInterval is the wait before the first probe of a subscriber held
-	// below its top layer by its estimate; it quadruples after each failed
-	// probe, up to ProbeMaxInterval, and resets after a success.
-	// Defaults 5s and 20s.
-	ProbeInterval    time.Duration `mapstructure:"probe_interval"`
-	ProbeMaxInterval time.Duration `mapstructure:"probe_max_interval"`
+	// ProvenUpHold replaces UpHold while the estimate rests on evidence (a
+	// probe that measured the link, or congestion it reacted to) rather than
+	// on the initial guess: such an estimate does not wobble, and a viewer
+	// should not wait seconds for the layer the link was shown to carry.
+	// Default 300ms.
+	ProvenUpHold time.Duration `mapstructure:"proven_up_hold"`
 	// AudioReserve is the bitrate (bps) set aside per audio track before
 	// video is allocated: audio always flows. Default 64000.
 	AudioReserve int64 `mapstructure:"audio_reserve"`
@@ -67,9 +64,7 @@ func DefaultConfig() Config {
 		KeyframeRetry:    500 * time.Millisecond,
 		KeyframeThrottle: 200 * time.Millisecond,
 		AudioReserve:     64000,
-		ProbeHold:        3 * time.Second,
-		ProbeInterval:    5 * time.Second,
-		ProbeMaxInterval: 20 * time.Second,
+		ProvenUpHold:     300 * time.Millisecond,
 	}
 }
 
@@ -86,8 +81,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: need 0 <= simulcast.up_max_loss <= simulcast.high_loss <= 1", ErrConfig)
 	case c.KeyframeRetry <= 0 || c.KeyframeThrottle < 0:
 		return fmt.Errorf("%w: simulcast.keyframe_retry must be positive and simulcast.keyframe_throttle not negative", ErrConfig)
-	case c.ProbeHold <= 0 || c.ProbeInterval <= 0 || c.ProbeMaxInterval < c.ProbeInterval:
-		return fmt.Errorf("%w: need positive simulcast.probe_hold and 0 < simulcast.probe_interval <= simulcast.probe_max_interval", ErrConfig)
+	case c.ProvenUpHold < 0 || c.ProvenUpHold > c.UpHold:
+		return fmt.Errorf("%w: need 0 <= simulcast.proven_up_hold <= simulcast.up_hold", ErrConfig)
 	case c.AudioReserve < 0:
 		return fmt.Errorf("%w: simulcast.audio_reserve must not be negative", ErrConfig)
 	}

@@ -184,6 +184,16 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.
 			f.pausing, f.current = false, LayerPaused
 			return Output{}, DropPaused
 		}
+		// A late packet from before a padding insertion maps through the
+		// segment its run was in.
+		for i := 0; !newest && g.cont && int16(hdr.SequenceNumber-g.startIn) < 0; i++ {
+			prev := f.hist.previous(i)
+			if prev == nil || prev.layer != g.layer {
+				break
+			}
+			g = prev
+			diff = int16(hdr.SequenceNumber - g.highIn)
+		}
 		if diff <= 0 && (int16(hdr.SequenceNumber-g.startIn) < 0 || -int(diff) >= historySize) {
 			return Output{}, DropTooOld
 		}
@@ -228,6 +238,28 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.
 		}
 	}
 	return out, Forward
+}
+
+// Padding reserves n output sequence numbers for padding-only packets
+// (bandwidth probes) sent right after the newest packet, and returns the
+// first of them and the timestamp they carry (the newest frame's). It
+// refuses unless the newest packet ended its frame, so padding never splits
+// a frame. Media after it shifts by n: a continuation segment starts there.
+func (f *Forwarder) Padding(n int) (first uint16, ts uint32, ok bool) {
+	if !f.video || !f.started || f.current < 0 || f.pausing || !f.lastMark || n <= 0 || n >= historySize/2 {
+		return 0, 0, false
+	}
+	g := *f.hist.current()
+	first = uint16(f.highOut + 1)
+	f.highOut += uint64(n)
+	next := f.hist.open()
+	*next = g
+	next.cont = true
+	next.startIn = g.highIn + 1
+	next.startOut = f.highOut + 1
+	next.highOut = f.highOut
+	next.seqOff = uint16(next.startOut) - next.startIn
+	return first, f.lastTS, true
 }
 
 // open starts a segment on layer at the keyframe in hdr, continuing the

@@ -50,6 +50,11 @@ func (s *stream) frame(rng *rand.Rand) []inPkt {
 	return ps
 }
 
+type paddingCut struct {
+	in  uint16 // newest input seq before the padding
+	off uint16 // the offset it and older packets keep
+}
+
 type record struct {
 	layer int
 	in    inPkt
@@ -93,6 +98,11 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 		sawPaused = true
 		switches  int
 		forwarded int
+		// Padding insertions in the current segment: input seqs up to in
+		// keep the offset before it.
+		cuts   []paddingCut
+		pads   = map[int64]bool{}
+		padded int
 	)
 	dst := make([]byte, 1500)
 	var held []inPkt
@@ -167,10 +177,15 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 					}
 				}
 				segOff, segTSOff, segLayer, sawPaused = out.SequenceNumber-p.hdr.SequenceNumber, out.Timestamp-p.hdr.Timestamp, p.layer, false
+				cuts = cuts[:0]
 			} else if sawPaused {
 				t.Fatalf("seed %d tick %d: forwarded after pause without a switch", seed, tick)
 			}
-			if p.layer != segLayer || out.SequenceNumber-p.hdr.SequenceNumber != segOff || out.Timestamp-p.hdr.Timestamp != segTSOff {
+			wantOff := segOff
+			for i := len(cuts) - 1; i >= 0 && int16(p.hdr.SequenceNumber-cuts[i].in) <= 0; i-- {
+				wantOff = cuts[i].off
+			}
+			if p.layer != segLayer || out.SequenceNumber-p.hdr.SequenceNumber != wantOff || out.Timestamp-p.hdr.Timestamp != segTSOff {
 				t.Fatalf("seed %d tick %d: packet not mapped by its segment's offsets", seed, tick)
 			}
 			if ext > maxExt {
@@ -194,6 +209,26 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 			}
 			sawPaused = f.CurrentLayer() < 0
 		}
+		// Now and then a probe: padding after the newest packet, which
+		// takes the next output seqs when the newest ended its frame.
+		if k := 1 + rng.Intn(10); rng.Intn(6) == 0 {
+			first, ts, ok := f.Padding(k)
+			if ok != (maxExt >= 0 && f.CurrentLayer() >= 0 && prev.out.Marker && prev.layer == f.CurrentLayer()) && ok {
+				t.Fatalf("seed %d tick %d: padding allowed after a packet that did not end its frame", seed, tick)
+			}
+			if ok {
+				if first != uint16(maxExt+1) || ts != prev.out.Timestamp {
+					t.Fatalf("seed %d tick %d: padding at %d ts %d, want %d ts %d", seed, tick, first, ts, uint16(maxExt+1), prev.out.Timestamp)
+				}
+				for i := 0; i < k; i++ {
+					pads[maxExt+1+int64(i)] = true
+				}
+				cuts = append(cuts, paddingCut{in: prev.in.hdr.SequenceNumber, off: segOff})
+				segOff += uint16(k)
+				maxExt += int64(k)
+				padded++
+			}
+		}
 		// A NACK for a gap maps to the lost input packet, rewritten with its
 		// neighbours' offsets; afterwards the late original is a duplicate.
 		for ext := maxExt - 1; ext > maxExt-40 && ext > 0; ext-- {
@@ -201,6 +236,9 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 				continue
 			}
 			l, inSeq, ok := f.Retransmission(uint16(ext))
+			if ok && pads[ext] {
+				t.Fatalf("seed %d: padding seq %d maps to media %d/%d", seed, uint16(ext), l, inSeq)
+			}
 			if !ok {
 				continue
 			}
@@ -239,6 +277,9 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 	}
 	if verdicts[DropDuplicate] == 0 || verdicts[DropTooOld]+verdicts[DropWaitKeyframe] == 0 || gapFills == 0 {
 		t.Fatalf("seed %d: verdicts %v, %d gap fills: some paths not exercised", seed, verdicts, gapFills)
+	}
+	if padded < ticks/20 {
+		t.Fatalf("seed %d: only %d padding insertions", seed, padded)
 	}
 	if switches < 10 || forwarded < ticks {
 		t.Fatalf("seed %d: only %d switches, %d packets forwarded: the test does not exercise much", seed, switches, forwarded)
@@ -379,5 +420,46 @@ func TestForwarderPassesPaddingWithoutGaps(t *testing.T) {
 			t.Fatal("padding gained a payload")
 		}
 		last = out.SequenceNumber
+	}
+}
+
+// TestForwarderPaddingInsertion: probe padding takes the output seqs right
+// after a frame's end, later media shifts past it, a packet of the run that
+// arrives late still goes out in its own slot, and NACKs for the padding
+// map to nothing.
+func TestForwarderPaddingInsertion(t *testing.T) {
+	f := NewForwarder(DefaultConfig(), 90000, true)
+	f.SetTarget(0, t0)
+	send := func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
+		return f.Accept(0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
+	}
+	if _, v := send(100, 3000, true, false); v != Forward {
+		t.Fatalf("keyframe: %v", v)
+	}
+	if _, _, ok := f.Padding(2); ok {
+		t.Fatal("padding allowed in the middle of a frame")
+	}
+	// 101 is late; 102 ends the frame.
+	o102, _ := send(102, 3000, false, true)
+	first, ts, ok := f.Padding(3)
+	if !ok || first != o102.SequenceNumber+1 || ts != o102.Timestamp {
+		t.Fatalf("padding = %d %d %v, want %d %d", first, ts, ok, o102.SequenceNumber+1, o102.Timestamp)
+	}
+	o103, v := send(103, 6000, false, true)
+	if v != Forward || o103.SequenceNumber != o102.SequenceNumber+4 {
+		t.Fatalf("after padding: %v seq %d, want %d", v, o103.SequenceNumber, o102.SequenceNumber+4)
+	}
+	o101, v := send(101, 3000, false, false)
+	if v != Forward || o101.SequenceNumber != o102.SequenceNumber-1 {
+		t.Fatalf("late packet from before the padding: %v seq %d, want %d", v, o101.SequenceNumber, o102.SequenceNumber-1)
+	}
+	for s := first; s != first+3; s++ {
+		if _, _, ok := f.Retransmission(s); ok {
+			t.Errorf("NACK of padding seq %d maps to media", s)
+		}
+	}
+	if l, in, ok := f.Retransmission(o103.SequenceNumber); !ok || l != 0 || in != 103 {
+		t.Errorf("NACK after padding = %d %d %v", l, in, ok)
 	}
 }

@@ -17,9 +17,10 @@ package simulcast
 // longer than any NACK is worth answering.
 const historySize = 1024
 
-// segmentCount bounds how many past switches remain answerable for NACKs;
-// more than historySize packets rarely span this many switches.
-const segmentCount = 8
+// segmentCount bounds how many past switches (and padding insertions)
+// remain answerable for NACKs; more than historySize packets rarely span
+// this many.
+const segmentCount = 16
 
 type segment struct {
 	layer    int8
@@ -35,6 +36,10 @@ type segment struct {
 	// packet), so 7-bit inputs keep counting in a 15-bit output.
 	pidRefIn  uint16
 	pidRefOut uint16
+	// cont marks a continuation of the previous segment's run on the same
+	// layer, opened to make room for padding: packets of the run that
+	// arrive late still map through the previous segment.
+	cont bool
 }
 
 // contains reports whether extended output seq ext belongs to g.
@@ -89,6 +94,14 @@ func (h *history) slot(ext uint64) *sent { return &h.slots[ext%historySize] }
 func (h *history) wasSent(ext uint64) bool {
 	s := h.slot(ext)
 	return s.ext == ext && ext != 0
+}
+
+// previous returns the segment before the i-th newest (0 = current), or nil.
+func (h *history) previous(i int) *segment {
+	if i+1 >= min(h.nsegs, segmentCount) {
+		return nil
+	}
+	return &h.segs[(h.seg-i-1+segmentCount)%segmentCount]
 }
 
 // find returns the segment holding extended output seq ext, or nil.

@@ -15,6 +15,10 @@ type Inputs struct {
 	MaxLayer int
 	// Visible is false when the subscriber does not render the track.
 	Visible bool
+	// Proven says the budget rests on evidence about the link (a probe,
+	// or congestion the estimate reacted to), so ProvenUpHold applies
+	// instead of UpHold.
+	Proven bool
 }
 
 // Reason explains why the Selector is at its layer. Values are stable and
@@ -32,10 +36,9 @@ const (
 	ReasonLoss                     // loss above HighLoss counted as a shortfall
 	ReasonUpgrade                  // the budget covered a higher layer for UpHold
 	ReasonResume                   // unpaused after the budget covered "q" for UpHold
-	ReasonProbe                    // one layer up to find out whether the link carries it
 )
 
-var reasonNames = [...]string{"none", "start", "invisible", "preference", "layer_lost", "bandwidth", "loss", "upgrade", "resume", "probe"}
+var reasonNames = [...]string{"none", "start", "invisible", "preference", "layer_lost", "bandwidth", "loss", "upgrade", "resume"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
@@ -72,7 +75,6 @@ type Selector struct {
 	coveredSince [NumLayers]time.Time
 	lastLossDown time.Time
 	lossDowned   bool
-	probeUntil   time.Time // while probing, a budget shortfall does not step down
 }
 
 // NewSelector returns a selector that has not decided anything (paused).
@@ -111,35 +113,6 @@ func (s *Selector) updateCoverage(in *Inputs, now time.Time) {
 	}
 }
 
-// Probe raises the layer by one for ProbeHold, ignoring a budget that does
-// not cover it: a bandwidth estimate only grows with what is actually sent
-// (Pion's GCC caps it near 1.5x the received rate), so a subscriber held
-// down by its estimate never finds out that its link got better unless the
-// SFU tries. Loss, preference and lost layers still step down at once. It
-// returns the decision, unchanged when there is no higher layer to try.
-func (s *Selector) Probe(in Inputs, now time.Time) Decision {
-	from := s.layer
-	capLayer := clampCap(in.MaxLayer)
-	top := topLive(&in.LayerBitrates, capLayer)
-	if !in.Visible || top <= from || in.Loss > s.cfg.UpMaxLoss {
-		return Decision{Layer: from, From: from, Reason: s.reason}
-	}
-	next := from + 1
-	for next < top && in.LayerBitrates[next] <= 0 {
-		next++
-	}
-	s.layer, s.reason, s.started = next, ReasonProbe, true
-	s.probeUntil = now.Add(s.cfg.ProbeHold)
-	return Decision{Layer: next, From: from, Reason: ReasonProbe, Changed: true}
-}
-
-// Probing reports whether a probe is still holding its layer.
-func (s *Selector) Probing(now time.Time) bool { return now.Before(s.probeUntil) }
-
-// EndProbe ends a probe early (the link showed congestion), so the next
-// Decide applies the budget again.
-func (s *Selector) EndProbe() { s.probeUntil = time.Time{} }
-
 func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
 	rates := &in.LayerBitrates
 	if !in.Visible {
@@ -171,7 +144,7 @@ func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
 			forced = ReasonPreference
 		case rates[cur] <= 0:
 			forced = ReasonLayerLost
-		case !fits(rates, cur, in.Budget, s.cfg.DownHeadroom) && !s.Probing(now):
+		case !fits(rates, cur, in.Budget, s.cfg.DownHeadroom):
 			forced = ReasonBandwidth
 		}
 		if forced != ReasonNone {
@@ -191,8 +164,7 @@ func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
 			}
 			return LayerPaused, ReasonBandwidth
 		}
-		if in.Loss > s.cfg.HighLoss && (!s.lossDowned || now.Sub(s.lastLossDown) >= s.cfg.LossHold || s.Probing(now)) {
-			s.probeUntil = time.Time{}
+		if in.Loss > s.cfg.HighLoss && (!s.lossDowned || now.Sub(s.lastLossDown) >= s.cfg.LossHold) {
 			for l := cur - 1; l >= 0; l-- {
 				if rates[l] > 0 {
 					s.lossDowned, s.lastLossDown = true, now
@@ -201,8 +173,12 @@ func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
 			}
 		}
 	}
+	hold := s.cfg.UpHold
+	if in.Proven {
+		hold = s.cfg.ProvenUpHold
+	}
 	for l := top; l > cur; l-- {
-		if s.covered[l] && now.Sub(s.coveredSince[l]) >= s.cfg.UpHold {
+		if s.covered[l] && now.Sub(s.coveredSince[l]) >= hold {
 			if cur < 0 {
 				return l, ReasonResume
 			}

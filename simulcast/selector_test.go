@@ -213,50 +213,26 @@ func TestReasonStrings(t *testing.T) {
 	}
 }
 
-func TestSelectorProbeHoldsThenYieldsToTheBudget(t *testing.T) {
+// TestSelectorProvenBudgetSkipsTheHold: a budget backed by evidence (a
+// probe that measured the link) upgrades after ProvenUpHold, not UpHold.
+func TestSelectorProvenBudgetSkipsTheHold(t *testing.T) {
+	cfg := DefaultConfig()
 	s, now := started(t, 0)
-	budget := rates[0] * 12 / 10 // covers q only
-	d := s.Probe(in(budget), now)
-	if !d.Changed || d.Layer != 1 || d.Reason != ReasonProbe {
-		t.Fatalf("probe: %+v, want a step up to h", d)
+	p := in(rates[2] * 2)
+	p.Proven = true
+	if d := s.Decide(p, now); d.Changed {
+		t.Fatalf("upgraded at once: %+v", d)
 	}
-	hold := DefaultConfig().ProbeHold
-	for dt := time.Duration(0); dt < hold; dt += 100 * time.Millisecond {
-		if d := s.Decide(in(budget), now.Add(dt)); d.Layer != 1 {
-			t.Fatalf("probe abandoned after %s on the budget alone: %+v", dt, d)
-		}
+	if d := s.Decide(p, now.Add(cfg.ProvenUpHold)); !d.Changed || d.Layer != 2 {
+		t.Fatalf("proven budget did not upgrade after %v: %+v", cfg.ProvenUpHold, d)
 	}
-	if d := s.Decide(in(budget), now.Add(hold)); d.Layer != 0 || d.Reason != ReasonBandwidth {
-		t.Fatalf("after the hold the uncovered probe layer stayed: %+v", d)
-	}
-}
-
-func TestSelectorProbeEndsOnLoss(t *testing.T) {
-	s, now := started(t, 0)
-	s.Probe(in(rates[0]*12/10), now)
-	lossy := in(rates[0] * 12 / 10)
-	lossy.Loss = 0.2
-	if d := s.Decide(lossy, now.Add(200*time.Millisecond)); d.Layer != 0 {
-		t.Fatalf("probe kept its layer through %.0f%% loss: %+v", lossy.Loss*100, d)
-	}
-	if s.Probing(now.Add(300 * time.Millisecond)) {
-		t.Fatal("loss did not end the probe")
-	}
-}
-
-func TestSelectorProbeNeedsHeadroomToTry(t *testing.T) {
-	s, now := started(t, 2)
-	if d := s.Probe(in(10_000_000), now); d.Changed {
-		t.Fatalf("probed above the top layer: %+v", d)
-	}
-	capped := in(rates[0] * 12 / 10)
-	capped.MaxLayer = 0
 	s, now = started(t, 0)
-	if d := s.Probe(capped, now); d.Changed {
-		t.Fatalf("probed above the subscriber's max layer: %+v", d)
+	u := in(rates[2] * 2)
+	s.Decide(u, now)
+	if d := s.Decide(u, now.Add(cfg.ProvenUpHold)); d.Changed {
+		t.Fatalf("unproven budget upgraded before UpHold: %+v", d)
 	}
-	paused, now := started(t, -1)
-	if d := paused.Probe(in(0), now); !d.Changed || d.Layer != 0 {
-		t.Fatalf("a paused track's probe should resume q: %+v", d)
+	if d := s.Decide(u, now.Add(cfg.UpHold)); !d.Changed || d.Layer != 2 {
+		t.Fatalf("unproven budget did not upgrade after UpHold: %+v", d)
 	}
 }

@@ -20,6 +20,7 @@ var flagKey = map[string]string{
 	"keyframe-interval": "keyframe_interval",
 	"duration":          "duration", "grace": "grace", "join-rate": "join_rate", "join-timeout": "join_timeout",
 	"srtp": "srtp", "sfu-metrics": "sfu_metrics",
+	"reconnect": "reconnect", "max-redirects": "max_redirects",
 	"downlink-kbps": "link.downlink_kbps", "uplink-kbps": "link.uplink_kbps",
 	"delay-ms": "link.delay_ms", "loss-pct": "link.loss_pct", "no-nack": "link.no_nack",
 	"shaped-share":       "shaped_share",
@@ -51,6 +52,8 @@ func addScenarioFlags(fs *pflag.FlagSet) {
 	fs.Duration("join-timeout", d.JoinTimeout, "max time from dial to first media per bot")
 	fs.String("srtp", d.SRTP, "SRTP profiles offered: browser (AES128_CM_HMAC_SHA1_80, as Chromium), gcm, all")
 	fs.String("sfu-metrics", d.SFUMetricsURL, "SFU admin /metrics URL to scrape for CPU headroom (empty: off)")
+	fs.Bool("reconnect", d.Reconnect, "bots whose session ends early (node lost, drained, room moved) join again with backoff")
+	fs.Int("max-redirects", d.MaxRedirects, "redirects one join may follow (multi-node SFU)")
 	fs.Int("downlink-kbps", 0, "shaped bots' downlink rate limit")
 	fs.Int("uplink-kbps", 0, "shaped bots' uplink rate limit")
 	fs.Int("delay-ms", 0, "shaped bots' one-way delay added on receive")

@@ -29,10 +29,13 @@ type fileConfig struct {
 type logConfig struct {
 	Level  string `mapstructure:"level"`  // debug | info | warn | error
 	Format string `mapstructure:"format"` // text | json
+	// PionLevel is the lowest level of Pion's own messages that are logged
+	// (trace | debug | info | warn | error); level still applies on top.
+	PionLevel string `mapstructure:"pion_level"`
 }
 
 func defaultFileConfig() fileConfig {
-	return fileConfig{Config: sfu.DefaultConfig(), Log: logConfig{Level: "info", Format: "text"}}
+	return fileConfig{Config: sfu.DefaultConfig(), Log: logConfig{Level: "info", Format: "text", PionLevel: "warn"}}
 }
 
 // descriptions is the flag help. A key missing here still gets a flag (the
@@ -62,6 +65,8 @@ var descriptions = map[string]string{
 	"bwe.max_bitrate":                 "ceiling of a subscriber's bandwidth estimate (bps)",
 	"bwe.interval":                    "how often each subscriber's layers are re-allocated",
 	"bwe.event_interval":              "minimum interval between bandwidth events sent to a client",
+	"bwe.probe_interval":              "wait after a probe that found the link short; doubles each time",
+	"bwe.probe_max_interval":          "longest wait between probes of a link held below what it could use",
 	"simulcast.up_hold":               "how long the budget must cover a higher layer before stepping up",
 	"simulcast.up_headroom":           "budget/bitrate factor needed to step up to a layer",
 	"simulcast.down_headroom":         "budget/bitrate factor below which the current layer is left at once",
@@ -70,12 +75,34 @@ var descriptions = map[string]string{
 	"simulcast.loss_hold":             "minimum time between two loss-driven step-downs",
 	"simulcast.keyframe_retry":        "re-request the keyframe a layer switch waits for after this long",
 	"simulcast.keyframe_throttle":     "minimum interval between keyframe requests from one subscription",
-	"simulcast.probe_hold":            "how long a probe holds a layer the estimate does not cover yet",
-	"simulcast.probe_interval":        "wait before probing a higher layer; quadruples after each failed probe",
-	"simulcast.probe_max_interval":    "longest wait between probes",
+	"simulcast.proven_up_hold":        "up_hold while the estimate rests on a probe's measurement",
 	"simulcast.audio_reserve":         "bps reserved per audio track before video is allocated",
+	"redis.addr":                      "Redis host:port shared by the nodes of a cluster; empty runs a single node",
+	"redis.username":                  "Redis ACL user (empty: the default user)",
+	"redis.password":                  "Redis password",
+	"redis.db":                        "Redis database number",
+	"redis.tls":                       "connect to Redis with TLS",
+	"redis.tls_ca_file":               "PEM CA bundle that verifies Redis's TLS certificate (default: system roots)",
+	"redis.key_prefix":                "prefix of every Redis key Surge writes",
+	"node.id":                         "this node's id in the cluster (default: generated)",
+	"node.signal_url":                 "signaling URL other nodes redirect clients to for rooms held here (default: the bound listen_addr)",
+	"node.region":                     "region label; clients naming a region are placed there while it has headroom",
+	"node.region_headroom":            "CPU headroom (0..1) a node in the client's region needs to be preferred",
+	"node.heartbeat_interval":         "how often the node writes its load and refreshes its room claims",
+	"node.ttl":                        "how long a node's entry and claims live without a heartbeat",
 	"log.level":                       "log level: debug, info, warn or error",
 	"log.format":                      "log format: text or json",
+	"log.pion_level":                  "lowest level of Pion's own logs (ICE, DTLS, SRTP) to pass on: trace, debug, info, warn or error",
+	"tls.cert_file":                   "PEM certificate chain for the public listener (wss/https); empty serves plain HTTP",
+	"tls.key_file":                    "PEM private key of tls.cert_file",
+	"tls.reload_interval":             "how often the TLS files are checked for changes (SIGHUP reloads at once)",
+	"trusted_proxies":                 "IPs or CIDRs of reverse proxies whose X-Forwarded-For / X-Real-IP name the client, comma-separated",
+	"webhook.urls":                    "URLs that receive room events as signed POSTs, comma-separated; empty disables webhooks",
+	"webhook.api_key":                 "API key whose secret signs webhooks (default: the only configured key)",
+	"webhook.queue_size":              "events waiting per webhook URL; beyond it events are dropped and counted",
+	"webhook.timeout":                 "time limit of one webhook attempt",
+	"webhook.max_attempts":            "tries per webhook delivery, the first included",
+	"webhook.backoff":                 "wait after a failed webhook attempt; doubles per failure up to 30s",
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,27 @@ func TestConfigPathFromEnvironment(t *testing.T) {
 	}
 	if got := configPath(serve); got != path {
 		t.Fatalf("configPath = %q, want $SURGE_CONFIG", got)
+	}
+}
+
+// TestEveryKeyIsDocumented: a key missing from configs/sfu.yaml or from the
+// README's configuration table is a key operators cannot find.
+func TestEveryKeyIsDocumented(t *testing.T) {
+	yaml, err := os.ReadFile(filepath.Join("..", "..", "configs", "sfu.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range configFields(reflect.ValueOf(defaultFileConfig())) {
+		leaf := f.Key[strings.LastIndex(f.Key, ".")+1:]
+		if !regexp.MustCompile(`(?m)^[ #]*` + regexp.QuoteMeta(leaf) + `:`).Match(yaml) {
+			t.Errorf("configs/sfu.yaml does not mention %s", f.Key)
+		}
+		if !strings.Contains(string(readme), "| `"+f.Key+"` |") {
+			t.Errorf("README's configuration table has no row for %s", f.Key)
+		}
 	}
 }

@@ -1,7 +1,8 @@
 // Command surge runs and operates a Surge SFU node: `surge serve` starts the
-// server, `surge token` mints access tokens, `surge version` says what was
-// built. Flags, files and env are resolved here (viper and cobra live only in
-// cmd/); package sfu only ever sees a plain sfu.Config.
+// server, `surge token` mints access tokens, `surge cluster` shows the nodes
+// of a multi-node cluster, `surge version` says what was built. Flags,
+// files and env are resolved here (viper and cobra live only in cmd/);
+// package sfu only ever sees a plain sfu.Config.
 package main
 
 import (
@@ -33,7 +34,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "YAML config file, e.g. configs/sfu.yaml (default $SURGE_CONFIG; without either the built-in defaults apply)")
-	root.AddCommand(newServeCmd(), newTokenCmd(), newVersionCmd(), newSelftestCmd())
+	root.AddCommand(newServeCmd(), newTokenCmd(), newVersionCmd(), newSelftestCmd(), newRoomsCmd(), newClusterCmd())
 	return root
 }
 

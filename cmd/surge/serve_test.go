@@ -144,3 +144,29 @@ func TestShutdownSecondSignalForcesClose(t *testing.T) {
 		t.Errorf("Close called %d times, want 1", f.closed)
 	}
 }
+
+type fakeReloader struct{ reloaded chan struct{} }
+
+func (f *fakeReloader) ReloadTLS() error { f.reloaded <- struct{}{}; return nil }
+
+// TestSIGHUPReloadsTLS: SIGHUP reloads and serving goes on; only
+// SIGINT/SIGTERM ends it.
+func TestSIGHUPReloadsTLS(t *testing.T) {
+	sigs, hups := make(chan os.Signal, 1), make(chan os.Signal, 2)
+	hups <- syscall.SIGHUP
+	hups <- syscall.SIGHUP
+	f := &fakeReloader{reloaded: make(chan struct{}, 2)}
+	done := make(chan os.Signal, 1)
+	go func() { done <- waitForStop(f, sigs, hups, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	<-f.reloaded
+	<-f.reloaded
+	select {
+	case got := <-done:
+		t.Fatalf("stopped on %v without a stop signal", got)
+	default:
+	}
+	sigs <- syscall.SIGTERM
+	if got := <-done; got != syscall.SIGTERM {
+		t.Fatalf("stopped on %v, want SIGTERM", got)
+	}
+}

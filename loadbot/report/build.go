@@ -24,7 +24,7 @@ func Build(in Input) Report {
 	}
 
 	var all stats.Aggregate
-	var joins, ttff stats.Histogram
+	var joins, ttff, gaps stats.Histogram
 	failures := map[string]int{}
 	var bitrateSum float64
 	var bitrateBots int
@@ -52,6 +52,7 @@ func Build(in Input) Report {
 			}
 			bot, ba, first := buildBot(bi)
 			room.Bots = append(room.Bots, bot)
+			addReconnects(s, &gaps, &bi.Reconnect)
 			if bi.Publisher {
 				continue
 			}
@@ -89,6 +90,7 @@ func Build(in Input) Report {
 	s.NACKsSent = all.NACKsSent
 	s.PLIsSent = all.PLIsSent
 	s.TimeToFirstFrameMs = P50P99{P50: ms(ttff.Quantile(0.5)), P99: ms(ttff.Quantile(0.99))}
+	s.MediaGapMs = P50P99Max{P50: ms(gaps.Quantile(0.5)), P99: ms(gaps.Quantile(0.99)), Max: ms(gaps.Max())}
 	s.SFU = buildSFU(in.SFU)
 	s.Loadbot = Loadbot{
 		CPUCores:   round(in.Loadbot.CPUCores, 3),
@@ -105,10 +107,30 @@ func Build(in Input) Report {
 	return r
 }
 
+// addReconnects adds one bot's redirects, reconnects and gaps to the summary.
+func addReconnects(s *Summary, gaps *stats.Histogram, rc *ReconnectInput) {
+	s.Redirects += rc.Redirects
+	s.Reconnects += rc.Reconnects
+	if rc.Reconnects > 0 {
+		s.ReconnectedBots++
+	}
+	if rc.MediaLost {
+		s.MediaLostBots++
+	}
+	for _, g := range rc.MediaGaps {
+		gaps.Record(g)
+	}
+}
+
 // buildBot returns the bot's report row, the aggregate of its received
 // tracks and its time to first video frame (any frame if no video).
 func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
-	b := Bot{ID: bi.ID, Role: "subscriber", Shaped: bi.Shaped, JoinFailure: bi.JoinFailure}
+	b := Bot{ID: bi.ID, Role: "subscriber", Shaped: bi.Shaped, JoinFailure: bi.JoinFailure,
+		Redirects: bi.Reconnect.Redirects, Reconnects: bi.Reconnect.Reconnects,
+		MediaLost: bi.Reconnect.MediaLost, SignalURL: bi.Reconnect.SignalURL}
+	for _, g := range bi.Reconnect.MediaGaps {
+		b.MediaGapMs = max(b.MediaGapMs, ms(g))
+	}
 	if bi.Publisher {
 		b.Role = "publisher"
 	}

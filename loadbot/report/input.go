@@ -47,6 +47,22 @@ type BotInput struct {
 	// Tracks are the snapshots of every track the bot received, taken
 	// after TrackStats.Finish.
 	Tracks []stats.Snapshot
+	// Reconnect is what redirects and lost sessions did to the bot.
+	Reconnect ReconnectInput
+}
+
+// ReconnectInput is one bot's redirects and reconnects (multi-node SFU,
+// node loss, drain).
+type ReconnectInput struct {
+	Redirects  int // redirects followed, over all joins
+	Reconnects int // sessions lost and joined again
+	Failures   int // rejoin attempts that failed before one succeeded
+	// MediaGaps holds one gap per loss: subscriber, last packet before
+	// to first packet after; publisher, loss to sending again.
+	MediaGaps []time.Duration
+	// MediaLost: the last gap was still open when the run ended.
+	MediaLost bool
+	SignalURL string // the URL of the bot's last session
 }
 
 // joinDuration is the join time a report states: until ICE connected,

@@ -61,6 +61,14 @@ type Summary struct {
 	SFU                SFU            `json:"sfu"`
 	Loadbot            Loadbot        `json:"loadbot"`
 	SLO                Verdict        `json:"slo"`
+
+	// Redirects, reconnects and media gaps: a multi-node SFU, a node lost
+	// or drained mid-run.
+	Redirects       int       `json:"redirects"`
+	Reconnects      int       `json:"reconnects"`
+	ReconnectedBots int       `json:"reconnected_bots"`
+	MediaGapMs      P50P99Max `json:"media_gap_ms"`
+	MediaLostBots   int       `json:"media_lost_bots"`
 }
 
 // Bots counts bots against the target.
@@ -178,6 +186,13 @@ type Bot struct {
 	JoinMs             float64   `json:"join_ms"`
 	// JoinFailure is the failure reason; empty when the bot joined.
 	JoinFailure string `json:"join_failure,omitempty"`
+	Redirects   int    `json:"redirects"`
+	Reconnects  int    `json:"reconnects"`
+	// MediaGapMs is the bot's longest media gap after a lost session.
+	MediaGapMs float64 `json:"media_gap_ms"`
+	// MediaLost: media had not come back when the run ended.
+	MediaLost bool   `json:"media_lost"`
+	SignalURL string `json:"signal_url,omitempty"`
 }
 
 // Point is one timeline sample: the interval ending T seconds in.

@@ -35,6 +35,13 @@ type Grant struct {
 	Identity     string `json:"-"` // carried as the JWT subject
 	CanPublish   bool   `json:"can_publish"`
 	CanSubscribe bool   `json:"can_subscribe"`
+	// Admin grants the room service API (list, remove, mute, close). With
+	// Room set it is limited to that room; with Room empty it covers every
+	// room. An admin grant alone does not let its holder join a room.
+	Admin bool `json:"admin,omitempty"`
+	// Region, if set, is where the client prefers its room to be placed
+	// in a multi-node cluster (a node of that region with headroom).
+	Region string `json:"region,omitempty"`
 }
 
 type claims struct {
@@ -44,7 +51,7 @@ type claims struct {
 
 // Mint signs a token for g with the given key, valid for ttl from now.
 func Mint(apiKey, secret string, g Grant, ttl time.Duration, now time.Time) (string, error) {
-	if g.Room == "" {
+	if g.Room == "" && !g.Admin {
 		return "", ErrMissingRoom
 	}
 	if g.Identity == "" {
@@ -110,7 +117,7 @@ func (v *Verifier) Verify(token string) (Grant, error) {
 		return Grant{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	c.Grant.Identity = c.Subject
-	if c.Grant.Room == "" {
+	if c.Grant.Room == "" && !c.Grant.Admin {
 		return Grant{}, ErrMissingRoom
 	}
 	if c.Grant.Identity == "" {

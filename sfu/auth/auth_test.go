@@ -60,3 +60,34 @@ func TestMintRejectsEmptyGrant(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestAdminGrant: an admin token may leave the room out (every room); a
+// plain token may not, so no join can ever land in the nameless room.
+func TestAdminGrant(t *testing.T) {
+	now := time.Now()
+	v := NewVerifier(map[string]string{"k": "s"}, nil)
+	tok, err := Mint("k", "s", Grant{Identity: "ops", Admin: true}, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := v.Verify(tok)
+	if err != nil || !g.Admin || g.Room != "" || g.Identity != "ops" {
+		t.Fatalf("admin token verified as %+v, %v", g, err)
+	}
+	if _, err := Mint("k", "s", Grant{Identity: "alice", CanPublish: true}, time.Hour, now); !errors.Is(err, ErrMissingRoom) {
+		t.Fatalf("non-admin token without room: %v, want ErrMissingRoom", err)
+	}
+	g, err = v.Verify(mustMint(t, "k", "s", Grant{Room: "r", Identity: "alice"}, now))
+	if err != nil || g.Admin {
+		t.Fatalf("plain token verified as %+v, %v; must not carry admin", g, err)
+	}
+}
+
+func mustMint(t *testing.T, key, secret string, g Grant, now time.Time) string {
+	t.Helper()
+	tok, err := Mint(key, secret, g, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}

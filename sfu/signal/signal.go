@@ -34,11 +34,16 @@ const (
 	TypeTrackUnpublished  = "track_unpublished"
 	TypeBandwidth         = "bandwidth" // subscriber's estimated downlink, on change, rate-limited
 	TypeLayer             = "layer"     // the simulcast layer a subscribed track now forwards
+	TypeRedirect          = "redirect"  // the room is on another node: join there (URL); the socket closes
 	TypeError             = "error"
 	// TypeEvents carries several room events (participant_*, track_*)
 	// that happened close together, in order, in Events.
 	TypeEvents = "events"
 )
+
+// TypeTrackMuted (server → client): the room API muted or unmuted a
+// published track; Track carries it with its muted flag.
+const TypeTrackMuted = "track_muted"
 
 // Targets name which of the participant's two PeerConnections a message is for.
 const (
@@ -91,6 +96,9 @@ type Message struct {
 	// have been sent alone
 	Events []Message `json:"events,omitempty"`
 
+	// redirect: the signaling URL of the node that holds the room
+	URL string `json:"url,omitempty"`
+
 	// error, leave
 	Code   Code   `json:"code,omitempty"`
 	Reason string `json:"message,omitempty"`
@@ -120,6 +128,8 @@ type TrackInfo struct {
 	Kind          string   `json:"kind"` // "audio" | "video"
 	Codec         string   `json:"codec,omitempty"`
 	Layers        []string `json:"layers,omitempty"` // simulcast RIDs received, e.g. ["q","h","f"]
+	// Muted: the room API stopped forwarding this track (track_muted).
+	Muted bool `json:"muted,omitempty"`
 }
 
 // ICEServer mirrors RTCIceServer.
@@ -148,6 +158,8 @@ const (
 	CodeAlreadyJoined Code = "already_joined"    // a second join on one socket
 	CodeDraining      Code = "server_draining"   // the server is shutting down; try another node
 	CodeReplaced      Code = "replaced"          // the same identity joined again elsewhere
+	CodeRemoved       Code = "removed"           // the room API removed this participant (leave only)
+	CodeRoomClosed    Code = "room_closed"       // the room API closed the room (leave only)
 	CodeTimeout       Code = "timeout"           // no message within the read deadline
 	CodeUnknownTrack  Code = "unknown_track"     // subscription for a track not subscribed
 	CodeInternal      Code = "internal_error"

@@ -6,7 +6,7 @@
 // exposes window.surge (see the bottom of this file): stats(), sdp(), the
 // received events, and cap() which drives a tile's layer control.
 
-import {SurgeClient, fetchDevToken} from './surge.js';
+import {SurgeClient, fetchDevToken, reconnectDelay} from './surge.js';
 import {summarize, formatBitrate, dtlsVersion} from './stats.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -15,6 +15,12 @@ const LAYER_NAMES = {q: 'q (quarter)', h: 'h (half)', f: 'f (full)'};
 let client = null;
 let localStream = null;
 let refreshTimer = 0;
+/**
+ * What it takes to join again after a lost socket: the token, the room,
+ * whether we publish, and the reconnect state. null when not in a call.
+ * {token, room, publish, attempt, timer, nextURL, reconnect, reconnects}
+ */
+let session = null;
 /** participant id → tile; the own tile is keyed 'self' */
 const tiles = new Map();
 /** room and quality events in arrival order, for tests and debugging */
@@ -32,7 +38,7 @@ function defaults() {
 
 async function join(ev) {
   if (ev) ev.preventDefault();
-  if (client) return;
+  if (client || session) return;
   const room = $('#room').value.trim();
   const identity = $('#identity').value.trim();
   setState('joining…');
@@ -43,23 +49,70 @@ async function join(ev) {
       token = await fetchDevToken(room, identity);
       if (!token) throw new Error('this server has real API keys: paste a token (surge token …)');
     }
-    client = new SurgeClient();
-    wire(client);
-    await client.join(token, room);
-    setState(`in room ${client.room} as ${client.identity}`);
-    $('#leave').disabled = false;
-    refreshTimer = setInterval(refresh, 1000);
-    if ($('#publish').checked) await publish();
+    session = {token, room, publish: $('#publish').checked, attempt: 0, timer: 0, nextURL: '', reconnect: true, reconnects: 0};
+    await connect();
   } catch (err) {
     setState(err.message, true);
+    session = null;
     teardown();
   }
+}
+
+// connect joins (following redirects) and publishes: the first time, and
+// again after every lost socket.
+async function connect() {
+  const s = session;
+  // Reconnect through the entry URL (the page's own server), unless the
+  // server named the node to go to: a draining or dead node's rooms are
+  // re-placed by whichever node we reach.
+  const c = new SurgeClient(s.nextURL ? {url: s.nextURL} : {});
+  s.nextURL = '';
+  wire(c);
+  try {
+    await c.join(s.token, s.room);
+  } catch (err) {
+    c.close();
+    throw err;
+  }
+  if (session !== s) { // left meanwhile
+    c.leave();
+    return;
+  }
+  client = c;
+  s.attempt = 0;
+  setState(`in room ${c.room} as ${c.identity}` + (s.reconnects ? ` (reconnected ${s.reconnects}×)` : ''));
+  $('#leave').disabled = false;
+  clearInterval(refreshTimer);
+  refreshTimer = setInterval(refresh, 1000);
+  if (s.publish) await publish();
+}
+
+// scheduleReconnect tears down what the lost session showed (the camera
+// keeps running) and joins again after a backoff.
+function scheduleReconnect() {
+  const s = session;
+  client = null;
+  clearInterval(refreshTimer);
+  for (const id of [...tiles.keys()]) if (id !== 'self') removeTile(id);
+  const delay = s.nextURL ? 0 : reconnectDelay(s.attempt++);
+  setState(`connection lost; reconnecting in ${(delay / 1000).toFixed(1)} s…`, true);
+  s.timer = setTimeout(async () => {
+    if (session !== s) return;
+    try {
+      await connect();
+      s.reconnects++;
+      setState(`in room ${client.room} as ${client.identity} (reconnected ${s.reconnects}×)`);
+    } catch (err) {
+      if (session === s) scheduleReconnect();
+    }
+  }, delay);
 }
 
 async function publish() {
   // 1280×720 is what the three simulcast layers are sized for: f at 720p,
   // h at 360p, q at 180p. Browsers fall back to what the camera offers.
-  localStream = await navigator.mediaDevices.getUserMedia({
+  // A reconnect publishes the same camera again.
+  localStream = localStream || await navigator.mediaDevices.getUserMedia({
     audio: true,
     video: {width: {ideal: 1280}, height: {ideal: 720}, frameRate: {ideal: 30}},
   });
@@ -70,6 +123,8 @@ async function publish() {
 }
 
 function leave() {
+  if (session) clearTimeout(session.timer);
+  session = null;
   if (client) client.leave();
   teardown();
   setState('left');
@@ -151,12 +206,22 @@ function wire(c) {
   c.addEventListener('leave', (e) => {
     log('leave', e.detail);
     setState(`disconnected by the server: ${e.detail.code}`, true);
+    // Replaced by our own other tab: joining again would replace it back.
+    if (e.detail.code === 'replaced' && session) session.reconnect = false;
+  });
+  c.addEventListener('redirect', (e) => {
+    log('redirect', e.detail);
+    if (session) session.nextURL = e.detail.url;
   });
   c.addEventListener('close', () => {
-    if (client === c) {
-      teardown();
-      if (!$('#state').classList.contains('error')) setState('disconnected', true);
+    if (client !== c) return;
+    if (session && session.reconnect) {
+      scheduleReconnect();
+      return;
     }
+    session = null;
+    teardown();
+    if (!$('#state').classList.contains('error')) setState('disconnected', true);
   });
 }
 
@@ -267,6 +332,8 @@ async function refresh() {
 
 window.surge = {
   get client() { return client; },
+  /** reconnects after lost sockets in this call so far */
+  get reconnects() { return session ? session.reconnects : 0; },
   events,
   join: () => join(),
   leave,

@@ -34,12 +34,21 @@
 //   client.setSubscription(trackId, {maxLayer: 'q'});   // a thumbnail needs only q
 //   client.leave();
 //
+// Several nodes: a join that reaches a node not holding the room is answered
+// with "redirect" {url}; join() follows it (same token, at most maxRedirects
+// hops) and resolves once a node says "joined". A "redirect" after joined
+// means the room moved: the 'redirect' event fires, the socket closes, and
+// the app joins again at event.detail.url. On any other lost socket, join
+// again through the entry URL after reconnectDelay(attempt) — app.js shows
+// how.
+//
 // Events (CustomEvent, payload in event.detail): joined, participant_joined,
 // participant_left, track_published, track_unpublished, track ({track,
 // trackId, participantId, info}: a received MediaStreamTrack and the
 // TrackInfo id it carries — use trackId, not track.id, see _answerSubscriber), layer,
 // bandwidth, error, leave (the server disconnects us, e.g. "replaced"),
-// close (the socket closed), message (every message received, for logging).
+// close (the socket closed), redirect ({url}: the room moved, join there),
+// message (every message received, for logging).
 
 /**
  * The simulcast encodings a camera is published with: three copies of the
@@ -73,11 +82,24 @@ export async function fetchDevToken(room, identity) {
   return (await res.json()).token;
 }
 
+/**
+ * How long to wait before reconnect attempt n (0-based) after a lost socket:
+ * 0.5 s doubling to 5 s, with ±20 % jitter so that the clients of a failed
+ * node do not all knock at the same instant.
+ */
+export function reconnectDelay(attempt) {
+  return Math.min(5000, 500 * 2 ** Math.min(attempt, 10)) * (0.8 + 0.4 * Math.random());
+}
+
 export class SurgeClient extends EventTarget {
-  /** @param {{url?: string}} [opts] url defaults to signalingURL(). */
+  /** @param {{url?: string, maxRedirects?: number}} [opts] url defaults to signalingURL(). */
   constructor(opts = {}) {
     super();
+    /** the node this client talks to; a followed redirect changes it */
     this.url = opts.url || signalingURL();
+    this.maxRedirects = opts.maxRedirects ?? 3;
+    /** redirects followed by join() */
+    this.redirects = 0;
     this.ws = null;
     /** @type {RTCPeerConnection|null} client offers: our tracks to the server */
     this.publisher = null;
@@ -119,10 +141,15 @@ export class SurgeClient extends EventTarget {
    * @param {string} [room] if given, the server checks it against the token
    */
   join(token, room) {
+    return this._join(token, room, 0);
+  }
+
+  _join(token, room, hops) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       this.ws = ws;
       let joined = false;
+      let redirect = '';
       ws.onopen = () => {
         // join must be the first message, within the server's join timeout.
         const m = {type: 'join', token};
@@ -135,6 +162,13 @@ export class SurgeClient extends EventTarget {
           m = JSON.parse(ev.data);
         } catch (err) {
           console.error('surge: server sent invalid JSON', ev.data);
+          return;
+        }
+        if (!joined && m.type === 'redirect') {
+          // The room lives on another node (docs: redirect). The server
+          // closes this socket; onclose joins there with the same token.
+          redirect = m.url || '';
+          this._emit('message', m);
           return;
         }
         if (!joined && m.type === 'joined') {
@@ -151,6 +185,16 @@ export class SurgeClient extends EventTarget {
         });
       };
       ws.onclose = (ev) => {
+        if (!joined && redirect) {
+          if (hops >= this.maxRedirects) {
+            reject(new Error(`more than ${this.maxRedirects} redirects (last to ${redirect})`));
+            return;
+          }
+          this.url = redirect;
+          this.redirects++;
+          this._join(token, room, hops + 1).then(resolve, reject);
+          return;
+        }
         if (!joined) reject(new Error(`signaling socket closed before joined (code ${ev.code})`));
         if (this._publisherAnswer) this._publisherAnswer.reject(new Error('signaling socket closed'));
         this._emit('close', {code: ev.code, reason: ev.reason});
@@ -309,6 +353,11 @@ export class SurgeClient extends EventTarget {
         // The server disconnects us: "replaced" (same identity joined
         // elsewhere) or "server_draining" (reconnect, ideally to another node).
         this._emit('leave', {code: m.code, message: m.message});
+        break;
+      case 'redirect':
+        // After joined: the room moved to another node (two held it after
+        // a Redis outage). The socket closes next; join again at m.url.
+        this._emit('redirect', {url: m.url, room: m.room});
         break;
       case 'error':
         // After joined, errors concern one request; the session goes on.

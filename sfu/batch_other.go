@@ -1,0 +1,35 @@
+//go:build !linux
+
+package sfu
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Elsewhere a batch is sent one packet at a time.
+
+type sysConn struct{}
+
+type sockaddr struct{}
+
+type batchPlatform struct{}
+
+func newBatch() *batch { return &batch{} }
+
+func newSendSocket(c *net.UDPConn) (*sendSocket, error) { return &sendSocket{conn: c}, nil }
+
+func newDest(ap netip.AddrPort) *dest { return &dest{addr: ap} }
+
+func (b *batch) send() int {
+	sent := 0
+	for i := 0; i < b.n; i++ {
+		s := &b.slots[i]
+		if _, err := b.sock.conn.WriteToUDPAddrPort(s.buf[:s.len], s.to.addr); err != nil {
+			s.failed = true
+			continue
+		}
+		sent++
+	}
+	return sent
+}

@@ -1,0 +1,138 @@
+package bwe
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// fitsLayer is the highest layer a link of rate bps carries with the
+// controller's 15 % headroom and 10 % left for the estimate's own error.
+func (s *sim) fitsLayer(rate int64) int {
+	for l := len(s.layers) - 1; l >= 0; l-- {
+		if rate == 0 || s.layers[l]*115/100+s.audio <= rate*9/10 {
+			return l
+		}
+	}
+	return -1
+}
+
+// TestEstimateTracksBottleneck is issue 10's "estimate that tracks the
+// link": on a bottleneck between 250 kbit/s and 3 Mbit/s (15 kB tail-drop
+// queue) the subscriber settles within 5 s on the best layer that fits,
+// never pauses while the lowest layer and audio fit, loses little, and the
+// estimate stays near what the link carries when the link is the limit.
+func TestEstimateTracksBottleneck(t *testing.T) {
+	for _, kbps := range []int64{250, 400, 700, 1000, 1500, 2000, 3000} {
+		t.Run(fmt.Sprintf("%dkbps", kbps), func(t *testing.T) {
+			rate := kbps * 1000
+			s := newSim(t, simLink{rate: rate, queue: 15_000, delay: 20 * time.Millisecond})
+			s.run(40 * time.Second)
+			want := s.fitsLayer(rate)
+			settle := s.firstLayerAt(want, 0)
+			w := s.window(5*time.Second, 40*time.Second)
+			t.Logf("settled on %d after %v; steady: layers %v, estimate %d..%d, loss %.2f %%, sent %d bps",
+				want, settle, w.layers, w.minEst, w.maxEst, w.lossPct, w.sentBps)
+			if t.Failed() || testing.Verbose() {
+				s.logTrace(0, 12*time.Second)
+			}
+			if settle < 0 || settle > 5*time.Second {
+				t.Errorf("did not reach layer %d within 5 s (took %v)", want, settle)
+			}
+			for l, n := range w.layers {
+				if l < want {
+					t.Errorf("%d samples on layer %d, below the %d the link carries", n, l, want)
+				}
+				if l >= 0 && s.layers[l]+s.audio > rate {
+					t.Errorf("%d samples on layer %d, more than the link carries", n, l)
+				}
+			}
+			if w.paused > 0 {
+				t.Errorf("video paused for %d samples although the lowest layer and audio fit", w.paused)
+			}
+			if w.lossPct > 1 {
+				t.Errorf("loss %.2f %% in steady state", w.lossPct)
+			}
+			desired := s.layers[len(s.layers)-1]*115/100 + s.audio
+			if rate < desired && w.minEst < rate*6/10 {
+				t.Errorf("estimate fell to %d on a %d bps link", w.minEst, rate)
+			}
+			if w.minEst < w.sentBps*9/10 {
+				t.Errorf("estimate fell to %d below the %d bps flowing", w.minEst, w.sentBps)
+			}
+		})
+	}
+}
+
+// TestUnconstrainedStartsHigh: a clean link reaches the top layer within
+// 3 s of the first frame and stays there.
+func TestUnconstrainedStartsHigh(t *testing.T) {
+	s := newSim(t, simLink{delay: 10 * time.Millisecond})
+	s.run(20 * time.Second)
+	top := len(s.layers) - 1
+	at := s.firstLayerAt(top, 0)
+	w := s.window(at+time.Millisecond, 20*time.Second)
+	t.Logf("top layer after %v; then layers %v", at, w.layers)
+	if at < 0 || at > 3*time.Second {
+		s.logTrace(0, 5*time.Second)
+		t.Fatalf("top layer after %v, want within 3 s", at)
+	}
+	if len(w.layers) != 1 {
+		t.Errorf("left the top layer: %v", w.layers)
+	}
+}
+
+// TestBottleneckGoes: after 20 s behind 400 kbit/s the link is freed; the
+// subscriber is back on the top layer within 5 s.
+func TestBottleneckGoes(t *testing.T) {
+	s := newSim(t, simLink{rate: 400_000, queue: 15_000, delay: 20 * time.Millisecond})
+	s.run(20 * time.Second)
+	s.link.rate = 0
+	s.run(15 * time.Second)
+	at := s.firstLayerAt(len(s.layers)-1, 20*time.Second)
+	t.Logf("top layer %v after the bottleneck went", at)
+	if at < 0 || at > 5*time.Second {
+		s.logTrace(19*time.Second, 35*time.Second)
+		t.Fatalf("top layer %v after the bottleneck went, want within 5 s", at)
+	}
+}
+
+// TestBottleneckArrives: a clean subscriber's link drops to 400 kbit/s; it
+// steps down within 2 s and loses little after.
+func TestBottleneckArrives(t *testing.T) {
+	s := newSim(t, simLink{delay: 20 * time.Millisecond, queue: 15_000})
+	s.run(10 * time.Second)
+	s.link.rate = 400_000
+	s.run(20 * time.Second)
+	at := s.firstLayerAt(0, 10*time.Second)
+	w := s.window(13*time.Second, 30*time.Second)
+	t.Logf("down on q %v after the bottleneck came; then layers %v, loss %.2f %%", at, w.layers, w.lossPct)
+	if at < 0 || at > 2*time.Second {
+		s.logTrace(9*time.Second, 16*time.Second)
+		t.Fatalf("stepped down %v after the bottleneck came, want within 2 s", at)
+	}
+	if w.paused > 0 || w.lossPct > 1 {
+		t.Errorf("after stepping down: paused %d samples, loss %.2f %%", w.paused, w.lossPct)
+	}
+}
+
+// TestReceiverJitterIsNotCongestion is issue 10's "tell CPU jitter from
+// congestion": a receiver that stalls now and then for up to 60 ms and
+// stamps what arrived meanwhile at once (a loaded client) on a clean link
+// must not drive the subscriber down: nothing is lost, no queue grows.
+func TestReceiverJitterIsNotCongestion(t *testing.T) {
+	for _, busy := range []time.Duration{20 * time.Millisecond, 60 * time.Millisecond} {
+		t.Run(busy.String(), func(t *testing.T) {
+			s := newSim(t, simLink{delay: 10 * time.Millisecond, busyIn: 150 * time.Millisecond, busyFor: busy})
+			s.run(60 * time.Second)
+			top := len(s.layers) - 1
+			at := s.firstLayerAt(top, 0)
+			w := s.window(at+time.Millisecond, 60*time.Second)
+			t.Logf("top layer after %v; then layers %v, estimate %d..%d", at, w.layers, w.minEst, w.maxEst)
+			if at < 0 || at > 5*time.Second || len(w.layers) != 1 {
+				s.logTrace(0, 20*time.Second)
+				t.Fatalf("jitter moved the subscriber: top after %v, then %v", at, w.layers)
+			}
+		})
+	}
+}
