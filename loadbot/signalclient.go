@@ -14,6 +14,10 @@ import (
 	"github.com/surgertc/surge/sfu/signal"
 )
 
+// maxServerMessageBytes bounds one message from the SFU: a joined message
+// for a room of tens of thousands, far more than a room holds.
+const maxServerMessageBytes = 4 << 20
+
 // signalClient is one bot's WebSocket to the SFU. A read goroutine hands
 // messages to handle; writes are serialised by coder/websocket.
 type signalClient struct {
@@ -33,7 +37,9 @@ func dialSignal(ctx context.Context, url string, hc *http.Client) (*signalClient
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadLimit(signal.MaxMessageBytes)
+	// Server messages may exceed the limit on client messages: joined
+	// lists every member of the room (about 60 bytes each).
+	conn.SetReadLimit(maxServerMessageBytes)
 	c := &signalClient{conn: conn}
 	// The socket's life is the bot's, not the dial's: a separate context.
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -67,11 +73,18 @@ func (c *signalClient) readLoop(handle func(signal.Message)) error {
 		if err := json.Unmarshal(data, &m); err != nil {
 			continue // a message from a newer server; ignore rather than fail
 		}
-		if m.Type == signal.TypePing {
+		switch m.Type {
+		case signal.TypePing:
 			_ = c.send(signal.Message{Type: signal.TypePong})
-			continue
+		case signal.TypeEvents:
+			// Room events that happened close together, in order: each
+			// is handled as if it had arrived alone.
+			for _, ev := range m.Events {
+				handle(ev)
+			}
+		default:
+			handle(m)
 		}
-		handle(m)
 	}
 }
 

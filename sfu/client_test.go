@@ -18,7 +18,7 @@ import (
 )
 
 // startServer runs an SFU on free loopback ports for one test.
-func startServer(t *testing.T, mutate func(*Config), opts ...Option) *Server {
+func startServer(t testing.TB, mutate func(*Config), opts ...Option) *Server {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -37,7 +37,7 @@ func startServer(t *testing.T, mutate func(*Config), opts ...Option) *Server {
 	return s
 }
 
-func devToken(t *testing.T, room, identity string) string {
+func devToken(t testing.TB, room, identity string) string {
 	t.Helper()
 	tok, err := auth.Mint(auth.DevAPIKey, auth.DevAPISecret, auth.Grant{Room: room, Identity: identity, CanPublish: true, CanSubscribe: true}, time.Hour, time.Now())
 	if err != nil {
@@ -191,40 +191,51 @@ func (c *testClient) readLoop() {
 			c.t.Errorf("server sent invalid JSON: %s", data)
 			return
 		}
-		switch {
-		case m.Type == signal.TypeJoined && c.iceFromJoined != nil:
-			c.mu.Lock()
-			c.pcCfg.ICEServers = c.iceFromJoined(m.ICEServers)
-			c.mu.Unlock()
-		case m.Type == signal.TypeOffer && m.Target == signal.TargetSubscriber:
-			c.answerSubscriber(m.SDP)
-		case m.Type == signal.TypeAnswer && m.Target == signal.TargetPublisher:
-			c.mu.Lock()
-			pc := c.pub
-			c.mu.Unlock()
-			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
-				c.t.Errorf("publisher answer: %v", err)
-			}
-		case m.Type == signal.TypeCandidate:
-			c.mu.Lock()
-			pc := c.pub
-			if m.Target == signal.TargetSubscriber {
-				pc = c.sub
-			}
-			c.mu.Unlock()
-			if pc != nil {
-				_ = pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex})
-			}
-		case m.Type == signal.TypePing:
-			c.send(signal.Message{Type: signal.TypePong})
+		if m.Type != signal.TypeEvents {
+			c.handle(m)
+			continue
 		}
+		// Room events that happened close together: each as if alone.
+		for _, ev := range m.Events {
+			c.handle(ev)
+		}
+	}
+}
+
+func (c *testClient) handle(m signal.Message) {
+	switch {
+	case m.Type == signal.TypeJoined && c.iceFromJoined != nil:
 		c.mu.Lock()
-		c.events = append(c.events, m)
+		c.pcCfg.ICEServers = c.iceFromJoined(m.ICEServers)
 		c.mu.Unlock()
-		select {
-		case c.eventCh <- m:
-		default:
+	case m.Type == signal.TypeOffer && m.Target == signal.TargetSubscriber:
+		c.answerSubscriber(m.SDP)
+	case m.Type == signal.TypeAnswer && m.Target == signal.TargetPublisher:
+		c.mu.Lock()
+		pc := c.pub
+		c.mu.Unlock()
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			c.t.Errorf("publisher answer: %v", err)
 		}
+	case m.Type == signal.TypeCandidate:
+		c.mu.Lock()
+		pc := c.pub
+		if m.Target == signal.TargetSubscriber {
+			pc = c.sub
+		}
+		c.mu.Unlock()
+		if pc != nil {
+			_ = pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex})
+		}
+	case m.Type == signal.TypePing:
+		c.send(signal.Message{Type: signal.TypePong})
+	}
+	c.mu.Lock()
+	c.events = append(c.events, m)
+	c.mu.Unlock()
+	select {
+	case c.eventCh <- m:
+	default:
 	}
 }
 

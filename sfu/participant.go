@@ -70,6 +70,8 @@ func newParticipant(srv *Server, room *Room, sess *session, g auth.Grant) *Parti
 	}
 }
 
+// info describes p with the tracks it publishes (the room API's view;
+// room members learn of tracks from the room, see Room.infosLocked).
 func (p *Participant) info() signal.ParticipantInfo {
 	pi := signal.ParticipantInfo{ID: p.id, Identity: p.grant.Identity}
 	p.mu.Lock()
@@ -179,13 +181,21 @@ func (p *Participant) startSubscriber() error {
 	p.subPC = pc
 	p.mu.Unlock()
 	p.ctrl = newController(p)
+	return nil
+}
+
+// startController runs the subscriber's bandwidth controller once the
+// participant has joined, so that its first bandwidth message follows joined.
+func (p *Participant) startController() {
+	if p.ctrl == nil {
+		return
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		labelGoroutine(p.room.name, "participant", p.id, "role", "controller")
 		p.ctrl.run()
 	}()
-	return nil
 }
 
 // handlePublisherOffer applies the client's offer on the publish side and answers.
@@ -412,6 +422,16 @@ func (p *Participant) subscribe(r *Receiver) {
 	r.addDown(d)
 	p.srv.m.TracksSubscribed(d.mk).Inc()
 	p.negotiate()
+}
+
+// subscribeAll subscribes to the tracks published before p joined (later
+// ones the room subscribes p to as they come).
+func (p *Participant) subscribeAll(tracks []*Receiver) {
+	for _, t := range tracks {
+		if t.pub != p {
+			p.subscribe(t)
+		}
+	}
 }
 
 // unsubscribe removes r's DownTrack and renegotiates.

@@ -12,7 +12,8 @@ import (
 
 // Room is the set of participants that see each other. It is created on the
 // first join and closed when it has been empty for Room.EmptyTimeout.
-// The room lock guards membership only; Pion calls (AddTrack, offers) are
+// The room lock guards membership and orders room events: they are queued
+// to members (without blocking) under it. Pion calls (AddTrack, offers) are
 // made outside it so a slow negotiation never holds up the room.
 type Room struct {
 	name string
@@ -40,10 +41,13 @@ func newRoom(srv *Server, name string) *Room {
 	}
 }
 
-// join admits p, replacing an older session of the same identity, and
-// returns the participants already there. The caller sends joined before
-// calling subscribeExisting, so the client knows the tracks it is offered.
-func (r *Room) join(p *Participant) ([]signal.ParticipantInfo, error) {
+// join admits p, replacing an older session of the same identity, queues
+// welcome (the joined message) to p with the participants already there,
+// and returns the tracks published so far, for p.subscribeAll. Room events are
+// queued to members under the room lock, and welcome before any event that
+// follows this join, so every member sees the room change in one order and
+// its list adds up.
+func (r *Room) join(p *Participant, welcome signal.Message) ([]*Receiver, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -54,44 +58,59 @@ func (r *Room) join(p *Participant) ([]signal.ParticipantInfo, error) {
 		r.mu.Unlock()
 		return nil, signal.Errorf(signal.CodeRoomFull, "room %q is full (%d participants)", r.name, r.srv.cfg.Room.MaxParticipants)
 	}
+	var oldTracks []*Receiver
+	var others []*Participant
 	if old != nil {
 		r.removeLocked(old)
+		oldTracks = r.takeTracksLocked(old)
+		// p learns of the room from welcome, not from events.
+		others = r.announceLeaveLocked(old, oldTracks)
 	}
 	if r.idle != nil {
 		r.idle.Stop()
 		r.idle = nil
 	}
-	others := make([]*Participant, 0, len(r.parts))
-	for _, o := range r.parts {
-		others = append(others, o)
-	}
+	welcome.Participants = r.infosLocked()
 	r.parts[p.id] = p
 	r.byIdentity[p.grant.Identity] = p
+	p.send(welcome)
+	r.broadcastLocked(signal.Message{Type: signal.TypeParticipantJoined, Participant: &signal.ParticipantInfo{ID: p.id, Identity: p.grant.Identity}}, p)
+	tracks := slices.Clone(r.tracks)
 	r.mu.Unlock()
 
 	if old != nil {
 		old.log.Info("replaced by a new session of the same identity")
-		r.afterRemove(old, p) // p learns of the room from joined, not from events
+		r.srv.m.Participants().Dec()
+		r.unsubscribeAll(others, oldTracks)
+		r.emitLeave(old, oldTracks)
 		old.sess.sendAndClose(signal.Message{Type: signal.TypeLeave, Code: signal.CodeReplaced, Reason: "the same identity joined again from another session"})
 	}
 	r.srv.m.Participants().Inc()
-	infos := make([]signal.ParticipantInfo, 0, len(others))
-	joined := signal.Message{Type: signal.TypeParticipantJoined, Participant: &signal.ParticipantInfo{ID: p.id, Identity: p.grant.Identity}}
-	for _, o := range others {
-		infos = append(infos, o.info())
-		o.send(joined)
-	}
-	return infos, nil
+	return tracks, nil
 }
 
-// subscribeExisting subscribes p to every track already published.
-func (r *Room) subscribeExisting(p *Participant) {
-	r.mu.Lock()
-	tracks := append([]*Receiver(nil), r.tracks...)
-	r.mu.Unlock()
-	for _, t := range tracks {
-		if t.pub != p {
-			p.subscribe(t)
+// infosLocked describes every member with its published tracks.
+func (r *Room) infosLocked() []signal.ParticipantInfo {
+	var tracks map[*Participant][]signal.TrackInfo
+	if len(r.tracks) > 0 {
+		tracks = make(map[*Participant][]signal.TrackInfo, len(r.tracks))
+	}
+	for _, t := range r.tracks {
+		tracks[t.pub] = append(tracks[t.pub], t.info())
+	}
+	infos := make([]signal.ParticipantInfo, 0, len(r.parts))
+	for _, o := range r.parts {
+		infos = append(infos, signal.ParticipantInfo{ID: o.id, Identity: o.grant.Identity, Tracks: tracks[o]})
+	}
+	return infos
+}
+
+// broadcastLocked queues a room event to every member but except.
+func (r *Room) broadcastLocked(m signal.Message, except *Participant) {
+	e := newRoomEvent(m)
+	for _, o := range r.parts {
+		if o != except {
+			o.sess.sendEvent(e)
 		}
 	}
 }
@@ -104,8 +123,20 @@ func (r *Room) leave(p *Participant) {
 		return
 	}
 	r.removeLocked(p)
+	mine := r.takeTracksLocked(p)
+	others := r.announceLeaveLocked(p, mine)
 	r.mu.Unlock()
-	r.afterRemove(p, nil)
+	r.srv.m.Participants().Dec()
+	r.unsubscribeAll(others, mine)
+	r.emitLeave(p, mine)
+}
+
+// emitLeave sends the webhooks of p's leaving: its tracks, then p.
+func (r *Room) emitLeave(p *Participant, tracks []*Receiver) {
+	for _, t := range tracks {
+		r.srv.emit(webhook.TrackUnpublished, r, p, t)
+	}
+	r.srv.emit(webhook.ParticipantLeft, r, p, nil)
 }
 
 func (r *Room) removeLocked(p *Participant) {
@@ -118,31 +149,38 @@ func (r *Room) removeLocked(p *Participant) {
 	}
 }
 
-// afterRemove tells the others (but not except) and takes p's tracks away
-// from them.
-func (r *Room) afterRemove(p, except *Participant) {
-	r.srv.m.Participants().Dec()
-	r.mu.Lock()
+// takeTracksLocked removes p's tracks from the room and returns them.
+func (r *Room) takeTracksLocked(p *Participant) []*Receiver {
 	var mine []*Receiver
-	kept := r.tracks[:0]
-	for _, t := range r.tracks {
+	r.tracks = slices.DeleteFunc(r.tracks, func(t *Receiver) bool {
 		if t.pub == p {
 			mine = append(mine, t)
-		} else {
-			kept = append(kept, t)
+			return true
+		}
+		return false
+	})
+	return mine
+}
+
+// announceLeaveLocked tells the remaining members that p's tracks ended and
+// p left, and returns those members.
+func (r *Room) announceLeaveLocked(p *Participant, tracks []*Receiver) []*Participant {
+	for _, t := range tracks {
+		info := t.info()
+		r.broadcastLocked(signal.Message{Type: signal.TypeTrackUnpublished, Track: &info}, nil)
+	}
+	r.broadcastLocked(signal.Message{Type: signal.TypeParticipantLeft, ParticipantID: p.id}, nil)
+	return r.members()
+}
+
+// unsubscribeAll takes tracks away from members (renegotiating with each),
+// outside the room lock.
+func (r *Room) unsubscribeAll(members []*Participant, tracks []*Receiver) {
+	for _, t := range tracks {
+		for _, o := range members {
+			o.unsubscribe(t)
 		}
 	}
-	r.tracks = kept
-	others := slices.DeleteFunc(r.members(), func(o *Participant) bool { return o == except })
-	r.mu.Unlock()
-	for _, t := range mine {
-		r.unpublishFrom(others, t)
-	}
-	left := signal.Message{Type: signal.TypeParticipantLeft, ParticipantID: p.id}
-	for _, o := range others {
-		o.send(left)
-	}
-	r.srv.emit(webhook.ParticipantLeft, r, p, nil)
 }
 
 func (r *Room) members() []*Participant {
@@ -161,16 +199,12 @@ func (r *Room) publish(pub *Participant, t *Receiver) {
 		return
 	}
 	r.tracks = append(r.tracks, t)
-	others := r.members()
+	info := t.info()
+	r.broadcastLocked(signal.Message{Type: signal.TypeTrackPublished, Track: &info}, pub)
+	others := slices.DeleteFunc(r.members(), func(o *Participant) bool { return o == pub })
 	r.mu.Unlock()
 	r.srv.emit(webhook.TrackPublished, r, pub, t)
-	info := t.info()
-	ev := signal.Message{Type: signal.TypeTrackPublished, Track: &info}
 	for _, o := range others {
-		if o == pub {
-			continue
-		}
-		o.send(ev)
 		o.subscribe(t)
 	}
 }
@@ -178,32 +212,18 @@ func (r *Room) publish(pub *Participant, t *Receiver) {
 // unpublish withdraws a track that ended on its own (renegotiated away).
 func (r *Room) unpublish(t *Receiver) {
 	r.mu.Lock()
-	found := false
-	for i, x := range r.tracks {
-		if x == t {
-			r.tracks = append(r.tracks[:i], r.tracks[i+1:]...)
-			found = true
-			break
-		}
+	i := slices.Index(r.tracks, t)
+	if i < 0 {
+		r.mu.Unlock()
+		return
 	}
-	others := r.members()
-	r.mu.Unlock()
-	if found {
-		r.unpublishFrom(others, t)
-	}
-}
-
-func (r *Room) unpublishFrom(members []*Participant, t *Receiver) {
-	r.srv.emit(webhook.TrackUnpublished, r, t.pub, t)
+	r.tracks = slices.Delete(r.tracks, i, i+1)
 	info := t.info()
-	ev := signal.Message{Type: signal.TypeTrackUnpublished, Track: &info}
-	for _, o := range members {
-		if o == t.pub {
-			continue
-		}
-		o.unsubscribe(t)
-		o.send(ev)
-	}
+	r.broadcastLocked(signal.Message{Type: signal.TypeTrackUnpublished, Track: &info}, t.pub)
+	others := slices.DeleteFunc(r.members(), func(o *Participant) bool { return o == t.pub })
+	r.mu.Unlock()
+	r.srv.emit(webhook.TrackUnpublished, r, t.pub, t)
+	r.unsubscribeAll(others, []*Receiver{t})
 }
 
 // closeIfUnused starts the idle timer of a room that a failed first join

@@ -382,7 +382,10 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 			room.closeIfUnused()
 			return nil, fmt.Errorf("create subscriber connection: %w", err)
 		}
-		others, err := room.join(p)
+		tracks, err := room.join(p, signal.Message{
+			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
+			ICEServers: s.iceServers(grant.Identity),
+		})
 		if errors.Is(err, errRoomClosed) {
 			p.close()
 			continue
@@ -397,12 +400,9 @@ func (s *Server) join(sess *session, m signal.Message) (*Participant, error) {
 		s.emit(webhook.ParticipantJoined, room, p, nil)
 		p.stageAdmitted()
 		p.log.Info("participant joined", "publish", grant.CanPublish, "subscribe", grant.CanSubscribe)
-		sess.send(signal.Message{
-			Type: signal.TypeJoined, ParticipantID: p.id, Identity: grant.Identity, Room: grant.Room,
-			Participants: others, ICEServers: s.iceServers(grant.Identity),
-		})
+		p.startController()
 		sess.startPinger(s.cfg.Signal.PingInterval)
-		room.subscribeExisting(p)
+		p.subscribeAll(tracks)
 		return p, nil
 	}
 }

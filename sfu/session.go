@@ -22,6 +22,19 @@ const sendQueue = 256
 
 const writeTimeout = 5 * time.Second
 
+// stuckWrite is how long one write may block while room events wait before
+// the client counts as not reading. Room events do not fill sendQueue (they
+// gather in an eventBatch, bounded by the room), so a client that stops
+// reading in a busy room is found this way rather than by its queue.
+const stuckWrite = time.Second
+
+// eventBatchInterval is how long room events may gather before the writer
+// sends them. A join is announced to every member: one message per member
+// per join is n² writes when a crowd joins at once, while one batch per
+// member per interval is a few hundred. Messages that are not room events
+// do not wait (and take the events queued before them along).
+const eventBatchInterval = 20 * time.Millisecond
+
 // errTimedOut is returned by read once the timeout error is on its way to
 // the client and the socket is closing.
 var errTimedOut = errors.New("signaling read timed out")
@@ -39,6 +52,15 @@ type session struct {
 
 	kick     chan outMsg // the too_slow leave, ahead of the full queue
 	slowOnce sync.Once
+	// writing is when the write in progress began (UnixNano), 0 between
+	// writes: sendEvent reads it to find a writer stuck on a client.
+	writing atomic.Int64
+
+	// mu orders what is queued: every event in events was queued after
+	// every message in out, so the writer sends out first.
+	mu      sync.Mutex
+	events  eventBatch
+	evReady chan struct{} // signalled when events stop being empty
 
 	// region is the ?region= of the connect URL: the client's preferred
 	// placement region (in a cluster) when its token names none.
@@ -68,22 +90,39 @@ func (s *session) logAllowed(now time.Time) bool {
 
 type outMsg struct {
 	msg   signal.Message
-	close bool // close the socket after writing msg
+	raw   []byte // already encoded (room events); msg is then unused
+	close bool   // close the socket after writing msg
 }
 
 func newSession(conn *websocket.Conn, log *slog.Logger) *session {
-	s := &session{conn: conn, log: log, out: make(chan outMsg, sendQueue), done: make(chan struct{}), kick: make(chan outMsg, 1)}
+	s := &session{conn: conn, log: log, out: make(chan outMsg, sendQueue), done: make(chan struct{}),
+		kick: make(chan outMsg, 1), evReady: make(chan struct{}, 1)}
 	s.wg.Add(1)
 	go s.writeLoop()
 	return s
 }
 
 func (s *session) send(m signal.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Room events queued before m go before it: a track_published must
+	// reach the client ahead of the offer that carries the track.
+	if !s.events.empty() && !s.push(outMsg{raw: s.events.take()}) {
+		return
+	}
+	s.push(outMsg{msg: m})
+}
+
+// push queues o for the writer; s.mu is held.
+func (s *session) push(o outMsg) bool {
 	select {
 	case <-s.done:
-	case s.out <- outMsg{msg: m}:
+		return false
+	case s.out <- o:
+		return true
 	default:
 		s.dropSlow()
+		return false
 	}
 }
 
@@ -96,6 +135,38 @@ func (s *session) dropSlow() {
 		s.kick <- outMsg{msg: signal.Message{Type: signal.TypeLeave, Code: signal.CodeTooSlow,
 			Reason: fmt.Sprintf("%d messages waited for this client to read them", sendQueue)}, close: true}
 	})
+}
+
+// sendEvent queues a room event. Events wait up to eventBatchInterval and
+// go out together; they do not count against sendQueue, and the batch is
+// bounded by the room's size (see eventBatch).
+func (s *session) sendEvent(e roomEvent) {
+	s.mu.Lock()
+	// Events already waiting were signalled and not yet taken: the writer
+	// takes this one with them.
+	wake := s.events.empty()
+	s.events.add(e)
+	s.mu.Unlock()
+	if t := s.writing.Load(); t != 0 && time.Since(time.Unix(0, t)) > stuckWrite {
+		s.dropSlow()
+	}
+	if wake {
+		select {
+		case s.evReady <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeEvents returns the next batch of events, or ok false while messages
+// queued before them are still waiting.
+func (s *session) takeEvents() (raw []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.out) > 0 {
+		return nil, false
+	}
+	return s.events.take(), true
 }
 
 // sendAndClose writes m (an error or a leave) and then closes the socket, so
@@ -123,40 +194,111 @@ func (s *session) wait() { s.wg.Wait() }
 func (s *session) writeLoop() {
 	defer s.wg.Done()
 	for {
-		var o outMsg
+		if s.kicked() {
+			return
+		}
 		select {
-		case o = <-s.kick:
-		default:
-			select {
-			case <-s.done:
+		case <-s.done:
+			return
+		case o := <-s.kick:
+			s.write(o)
+			return
+		case o := <-s.out:
+			if !s.write(o) {
 				return
-			case o = <-s.kick:
-			case o = <-s.out:
 			}
-		}
-		data, err := json.Marshal(o.msg)
-		if err != nil {
-			s.log.Error("encode signaling message", "type", o.msg.Type, "err", err)
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-		err = s.conn.Write(ctx, websocket.MessageText, data)
-		cancel()
-		if err != nil {
-			s.close()
-			return
-		}
-		if o.close {
-			status := websocket.StatusNormalClosure
-			if o.msg.Type == signal.TypeError {
-				status = websocket.StatusPolicyViolation
+		case <-s.evReady:
+			if !s.writeEvents() {
+				return
 			}
-			reason := string(o.msg.Code)
-			_ = s.conn.Close(status, reason)
-			s.close()
-			return
 		}
 	}
+}
+
+// kicked writes the too_slow leave if dropSlow queued it, before anything
+// else waiting; true means the session is over.
+func (s *session) kicked() bool {
+	select {
+	case o := <-s.kick:
+		s.write(o)
+		return true
+	default:
+		return false
+	}
+}
+
+// writeEvents lets events gather for eventBatchInterval, writing other
+// messages meanwhile, then writes every event waiting. It reports false
+// once the session is over.
+func (s *session) writeEvents() bool {
+	gather := time.NewTimer(eventBatchInterval)
+	defer gather.Stop()
+	for waiting := true; waiting; {
+		if s.kicked() {
+			return false
+		}
+		select {
+		case <-s.done:
+			return false
+		case o := <-s.kick:
+			s.write(o)
+			return false
+		case o := <-s.out:
+			if !s.write(o) {
+				return false
+			}
+		case <-gather.C:
+			waiting = false
+		}
+	}
+	for {
+		if s.kicked() {
+			return false
+		}
+		raw, ok := s.takeEvents()
+		switch {
+		case !ok: // messages queued before these events go first
+			if !s.write(<-s.out) {
+				return false
+			}
+		case raw == nil:
+			return true
+		case !s.write(outMsg{raw: raw}):
+			return false
+		}
+	}
+}
+
+// write sends one message; false means the session is over.
+func (s *session) write(o outMsg) bool {
+	data := o.raw
+	if data == nil {
+		var err error
+		if data, err = json.Marshal(o.msg); err != nil {
+			s.log.Error("encode signaling message", "type", o.msg.Type, "err", err)
+			return true
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	s.writing.Store(time.Now().UnixNano())
+	err := s.conn.Write(ctx, websocket.MessageText, data)
+	s.writing.Store(0)
+	cancel()
+	if err != nil {
+		s.close()
+		return false
+	}
+	if o.close {
+		status := websocket.StatusNormalClosure
+		if o.msg.Type == signal.TypeError {
+			status = websocket.StatusPolicyViolation
+		}
+		reason := string(o.msg.Code)
+		_ = s.conn.Close(status, reason)
+		s.close()
+		return false
+	}
+	return true
 }
 
 // read returns the next client message. A message over limit gets a

@@ -36,6 +36,9 @@ const (
 	TypeLayer             = "layer"     // the simulcast layer a subscribed track now forwards
 	TypeRedirect          = "redirect"  // the room is on another node: join there (URL); the socket closes
 	TypeError             = "error"
+	// TypeEvents carries several room events (participant_*, track_*)
+	// that happened close together, in order, in Events.
+	TypeEvents = "events"
 )
 
 // TypeTrackMuted (server → client): the room API muted or unmuted a
@@ -88,6 +91,10 @@ type Message struct {
 
 	// bandwidth
 	BitrateBps int64 `json:"bitrate_bps,omitempty"`
+
+	// events: room events in the order they happened, each as it would
+	// have been sent alone
+	Events []Message `json:"events,omitempty"`
 
 	// redirect: the signaling URL of the node that holds the room
 	URL string `json:"url,omitempty"`

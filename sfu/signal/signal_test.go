@@ -29,6 +29,7 @@ var seedMessages = []string{
 	`{"type":"participant_left","participant_id":"PA_2"}`,
 	`{"type":"track_published","track":{"id":"TR_a1","participant_id":"PA_2","stream_id":"PA_2","kind":"audio"}}`,
 	`{"type":"track_unpublished","track":{"id":"TR_a1","participant_id":"PA_2","stream_id":"PA_2","kind":"audio"}}`,
+	`{"type":"events","events":[{"type":"participant_left","participant_id":"PA_2"},{"type":"participant_joined","participant":{"id":"PA_3","identity":"carol"}}]}`,
 	`{"type":"bandwidth","bitrate_bps":1850000}`,
 	`{"type":"layer","track_id":"TR_v1","layer":"q","paused":false}`,
 	`{"type":"error","code":"invalid_sdp","message":"offer rejected: \u00e9\ud83d\ude00"}`,
@@ -211,6 +212,7 @@ func TestDecodeValidate(t *testing.T) {
 		{"unknown", `{"type":"nope"}`, signal.CodeUnknownType},
 		{"server type joined", `{"type":"joined"}`, signal.CodeUnknownType},
 		{"server type error", `{"type":"error","code":"bad_request"}`, signal.CodeUnknownType},
+		{"server type events", `{"type":"events","events":[{"type":"ping"}]}`, signal.CodeUnknownType},
 		{"type is case sensitive", `{"type":"PING"}`, signal.CodeUnknownType},
 
 		// message_too_large, checked before parsing.

@@ -20,7 +20,9 @@
 //      the connection ("target") it belongs to.
 //   5. Room events (participant_joined/left, track_published/unpublished),
 //      quality events (bandwidth, layer) and keepalive pings arrive on the
-//      same socket. Answer every "ping" with a "pong", or the server drops us.
+//      same socket. Room events that happen close together (a crowd
+//      joining) come batched in one "events" message: handle each in turn.
+//      Answer every "ping" with a "pong", or the server drops us.
 //
 // Usage:
 //
@@ -314,6 +316,11 @@ export class SurgeClient extends EventTarget {
         break;
       case 'candidate':
         await this._addCandidate(m.target, m.candidate);
+        break;
+      case 'events':
+        // Several room events, in the order they happened; each is handled
+        // exactly as if it had arrived alone.
+        for (const ev of m.events || []) await this._handle(ev);
         break;
       case 'participant_joined':
         this.participants.set(m.participant.id, {id: m.participant.id, identity: m.participant.identity});
