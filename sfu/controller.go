@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -156,19 +157,32 @@ func (c *controller) tick(now time.Time) {
 	c.sendEstimate(now)
 }
 
-// lowestNeed is what the video tracks cost on their lowest live layers.
+// lowestNeed is what the video tracks cost on their lowest live layers,
+// charged as the Allocator charges reaching a layer (the held peak rate
+// with UpHeadroom): a cap below that would leave a paused track paused.
 func (c *controller) lowestNeed() int64 {
 	var need int64
 	for i := range c.demands {
 		t := &c.demands[i]
 		for l := 0; l < maxLayers; l++ {
 			if t.LayerBitrates[l] > 0 {
-				need += int64(float64(t.LayerBitrates[l]) * c.p.srv.cfg.Simulcast.UpHeadroom)
+				need += upCost(t, l, c.p.srv.cfg.Simulcast.UpHeadroom)
 				break
 			}
 		}
 	}
 	return need
+}
+
+// upCost is what reaching layer l of t costs: its held peak rate (its
+// current rate when none is held) with headroom, rounded up like the
+// Allocator's charge.
+func upCost(t *simulcast.TrackDemand, l int, headroom float64) int64 {
+	rate := t.UpBitrates[l]
+	if rate <= 0 {
+		rate = t.LayerBitrates[l]
+	}
+	return int64(math.Ceil(float64(rate) * headroom))
 }
 
 // desired is what the subscriber would receive on the best layers its
@@ -183,7 +197,7 @@ func (c *controller) desired(audio int64) int64 {
 		}
 		for l := min(t.MaxLayer, maxLayers-1); l >= 0; l-- {
 			if t.LayerBitrates[l] > 0 {
-				want += int64(float64(t.LayerBitrates[l]) * c.p.srv.cfg.Simulcast.UpHeadroom)
+				want += upCost(t, l, c.p.srv.cfg.Simulcast.UpHeadroom)
 				break
 			}
 		}

@@ -138,8 +138,17 @@ func (s *Selector) updateCoverage(in *Inputs, now time.Time) {
 func (s *Selector) HoldRates(rates [NumLayers]int64, now time.Time) [NumLayers]int64 {
 	s.updatePeaks(&rates, now)
 	var held [NumLayers]int64
+	lowest := true
 	for l, r := range rates {
-		if r > 0 {
+		switch {
+		case r <= 0:
+		case lowest:
+			// The lowest live layer is judged on its current rate: above
+			// it there is only pausing, and a paused track sends nothing
+			// a probe could ride on, so a conservative resume could keep
+			// video paused on a link that carries it.
+			held[l], lowest = r, false
+		default:
 			held[l] = int64(s.peak[l])
 		}
 	}

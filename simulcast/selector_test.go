@@ -315,3 +315,23 @@ func TestAllocatorAndSelectorAgreeOnHeldPeaks(t *testing.T) {
 	}
 	t.Fatalf("never reached f with a 1.7 Mbps estimate (layer %d, budget %d)", sel.Layer(), budgets[0])
 }
+
+// The lowest layer is not held at its peak: resuming from a pause is
+// judged on its current rate, since a paused track has nothing a probe
+// could ride on to prove more.
+func TestSelectorResumesLowestLayerOnCurrentRate(t *testing.T) {
+	s := NewSelector(DefaultConfig())
+	now := t0
+	// A keyframe spike in q's rate, then its usual rate.
+	if held := s.HoldRates([NumLayers]int64{300_000, 500_000, 0}, now); held[0] != 300_000 {
+		t.Fatalf("held q %d, want its current 300000", held[0])
+	}
+	now = now.Add(200 * time.Millisecond)
+	held := s.HoldRates([NumLayers]int64{150_000, 350_000, 0}, now)
+	if held[0] != 150_000 {
+		t.Errorf("held q %d after the spike, want its current 150000", held[0])
+	}
+	if held[1] <= 350_000 {
+		t.Errorf("held h %d, want above its current 350000 (a peak of 500000 200 ms ago)", held[1])
+	}
+}
