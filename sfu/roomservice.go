@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/surgertc/surge/sfu/cluster"
 	"github.com/surgertc/surge/sfu/roomapi"
 	"github.com/surgertc/surge/sfu/signal"
 	"github.com/surgertc/surge/sfu/webhook"
@@ -186,11 +187,16 @@ func WithRoomService(wrap func(local roomapi.RoomService) roomapi.RoomService) O
 	return func(s *Server) { s.wrapRoomSvc = wrap }
 }
 
-// RoomService is the service the room API serves: the local one, or what
-// WithRoomService made of it.
+// RoomService is the service the room API serves: the local one, in a
+// cluster fronted by one that answers for every node's rooms, and then
+// whatever WithRoomService made of that.
 func (s *Server) RoomService() roomapi.RoomService {
-	if s.wrapRoomSvc != nil {
-		return s.wrapRoomSvc(localRoomService{s})
+	var svc roomapi.RoomService = localRoomService{s}
+	if s.cluster != nil {
+		svc = cluster.NewRoomService(svc, s.cluster.Registry(), cluster.DefaultRoomServiceConfig(s.cluster.ID()), s.log)
 	}
-	return localRoomService{s}
+	if s.wrapRoomSvc != nil {
+		return s.wrapRoomSvc(svc)
+	}
+	return svc
 }

@@ -110,36 +110,16 @@ func TestRoomAPI(t *testing.T) {
 	}
 	// The HTTP shape outsiders code against: status and typed JSON error.
 	base, _ := roomapi.HTTPBase(s.URL())
-	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/rooms/nope/participants", nil)
-	req.Header.Set("Authorization", "Bearer "+admin.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	status, ctype, _ := rawAPI(t, http.DefaultClient, http.MethodGet, base+"/api/v1/rooms/nope/participants", admin.Token)
+	if status != http.StatusNotFound || ctype != "application/json" {
+		t.Fatalf("unknown room: HTTP %d %s, want 404 application/json", status, ctype)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("unknown room: HTTP %d %s, want 404 application/json", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	req, _ = http.NewRequest(http.MethodPut, base+"/api/v1/rooms", nil)
-	req.Header.Set("Authorization", "Bearer "+admin.Token)
-	if resp, err = http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	var e struct{ Error roomapi.Error }
-	_ = json.NewDecoder(resp.Body).Decode(&e)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest || e.Error.Code != roomapi.CodeBadRequest {
-		t.Fatalf("PUT /api/v1/rooms: HTTP %d %+v, want 400 bad_request", resp.StatusCode, e)
+	if status, _, e := rawAPI(t, http.DefaultClient, http.MethodPut, base+"/api/v1/rooms", admin.Token); status != http.StatusBadRequest || e.Code != roomapi.CodeBadRequest {
+		t.Fatalf("PUT /api/v1/rooms: HTTP %d %+v, want 400 bad_request", status, e)
 	}
 
 	// Remove: bob is told why and disconnected; the others see him leave.
-	if err := admin.RemoveParticipant(ctx, room, "bob"); err != nil {
-		t.Fatal(err)
-	}
-	if ev := bob.waitFor(signal.TypeLeave, 5*time.Second); ev.Code != signal.CodeRemoved {
-		t.Fatalf("bob got leave %+v, want code removed", ev)
-	}
-	bob.waitClosed(5 * time.Second)
+	removeAndWait(t, admin, room, bob, "bob")
 	if ev := alice.waitFor(signal.TypeParticipantLeft, 5*time.Second); ev.ParticipantID != bob.id {
 		t.Fatalf("alice saw %+v leave, want bob", ev)
 	}
@@ -181,6 +161,35 @@ func TestAdminTokenCannotJoin(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// removeAndWait removes identity (client c) from room through the API and
+// waits until c is told it was removed and its socket closed.
+func removeAndWait(t *testing.T, admin *roomapi.Client, room string, c *testClient, identity string) {
+	t.Helper()
+	if err := admin.RemoveParticipant(context.Background(), room, identity); err != nil {
+		t.Fatal(err)
+	}
+	if ev := c.waitFor(signal.TypeLeave, 5*time.Second); ev.Code != signal.CodeRemoved {
+		t.Fatalf("%s got leave %+v, want code removed", identity, ev)
+	}
+	c.waitClosed(5 * time.Second)
+}
+
+// rawAPI sends one room API request by hand, for the HTTP shape outsiders
+// code against: status, Content-Type and the typed error body.
+func rawAPI(t *testing.T, hc *http.Client, method, url, token string) (status int, contentType string, e roomapi.Error) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error roomapi.Error }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body.Error
+}
 
 func trackMuted(ps []roomapi.Participant, id string) bool {
 	for _, p := range ps {

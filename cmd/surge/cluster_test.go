@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/surgertc/surge/sfu"
 	"github.com/surgertc/surge/sfu/cluster"
 	"github.com/surgertc/surge/sfu/cluster/redistest"
 )
@@ -66,5 +68,45 @@ func TestClusterCommandNeedsRedis(t *testing.T) {
 	root.SetArgs([]string{"cluster"})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "redis.addr") {
 		t.Fatalf("err = %v, want one naming redis.addr", err)
+	}
+}
+
+// TestRoomsListShowsEveryNode: in a cluster surge rooms list, sent to one
+// node, shows every node's rooms with their node, and marks those of a node
+// that is registered but does not answer.
+func TestRoomsListShowsEveryNode(t *testing.T) {
+	r := redistest.Start(t)
+	srv := startSFU(t, func(c *sfu.Config) {
+		c.Redis.Addr, c.Node.ID = r.Addr, "sfu-live"
+		c.Node.HeartbeatInterval, c.Node.TTL = 200*time.Millisecond, 2*time.Second
+	})
+	joinWS(t, srv.URL(), "standup", "alice") // placed here: the only node yet
+	cfg := cluster.Config{Redis: cluster.DefaultRedisConfig(), Node: cluster.DefaultNodeConfig()}
+	cfg.Redis.Addr, cfg.Node.ID = r.Addr, "sfu-ghost"
+	n, err := cluster.New(cfg, oneRoom{}, cluster.WithURLs("ws://127.0.0.1:1/rtc", ""), cluster.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Start()
+	defer n.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok, _ := srv.ClusterRegistry().Owner(context.Background(), "demo"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ghost node's room never reached the registry")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, err := runSurge(t, "rooms", "list", "--url", srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "NODE") ||
+		!strings.HasPrefix(lines[1], "demo") || !strings.HasSuffix(lines[1], "sfu-ghost (unreachable)") ||
+		!strings.HasPrefix(lines[2], "standup") || !strings.HasSuffix(lines[2], "sfu-live") {
+		t.Fatalf("rooms list in a cluster:\n%s", out)
 	}
 }

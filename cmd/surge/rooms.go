@@ -32,6 +32,7 @@ func newRoomsCmd() *cobra.Command {
 		Use:   "rooms",
 		Short: "Operate live rooms through the room service API (list, participants, remove, mute, close)",
 		Long: `Call a node's room service API (docs/api.md) on its public listener.
+In a cluster any node answers for every node's rooms.
 
 The admin token is --token if given; otherwise one is minted for five minutes
 with the same key choice as surge token (--api-key/--api-secret, else the
@@ -57,16 +58,20 @@ configured keys, else the dev key).`,
 			return f(ctx, c, cmd.OutOrStdout())
 		}
 	}
-	list := &cobra.Command{Use: "list", Short: "List the node's rooms", Args: cobra.NoArgs}
+	list := &cobra.Command{Use: "list", Short: "List the rooms (in a cluster, every node's)", Args: cobra.NoArgs}
 	list.RunE = run(func(ctx context.Context, c *roomapi.Client, out io.Writer) error {
 		rooms, err := c.ListRooms(ctx)
 		if err != nil || rf.json {
 			return printJSON(out, rooms, err)
 		}
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ROOM\tPARTICIPANTS\tTRACKS\tOPEN FOR")
+		fmt.Fprintln(w, "ROOM\tPARTICIPANTS\tTRACKS\tOPEN FOR\tNODE")
 		for _, r := range rooms {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Name, r.Participants, r.Tracks, time.Since(r.CreatedAt).Round(time.Second))
+			if r.Unreachable { // listed from the cluster registry: no counts
+				fmt.Fprintf(w, "%s\t?\t?\t?\t%s (unreachable)\n", r.Name, r.Node)
+				continue
+			}
+			fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\n", r.Name, r.Participants, r.Tracks, time.Since(r.CreatedAt).Round(time.Second), r.Node)
 		}
 		return w.Flush()
 	})

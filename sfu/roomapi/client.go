@@ -21,6 +21,11 @@ type Client struct {
 	Token string
 	// HTTP is the client to use; nil means http.DefaultClient.
 	HTTP *http.Client
+	// ForwardedBy, when set, sends ForwardedHeader with this node id: the
+	// node called answers from its own rooms only (cluster forwarding).
+	ForwardedBy string
+	// MaxResponse bounds the response body read; 0 means 16 MiB.
+	MaxResponse int64
 }
 
 var _ RoomService = (*Client)(nil)
@@ -96,6 +101,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if c.ForwardedBy != "" {
+		req.Header.Set(ForwardedHeader, c.ForwardedBy)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -105,12 +113,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return Errorf(CodeUnavailable, "%v", err)
+		return Errorf(CodeUnavailable, "%s unreachable: %v", base, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	limit := c.MaxResponse
+	if limit <= 0 {
+		limit = 16 << 20
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return Errorf(CodeUnavailable, "reading the response: %v", err)
+	}
+	if int64(len(data)) > limit {
+		return Errorf(CodeInternal, "%s %s: response larger than %d bytes", method, path, limit)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e errorResponse

@@ -65,4 +65,5 @@ var (
 	ErrRoomNotFound        = &Error{Code: CodeRoomNotFound}
 	ErrParticipantNotFound = &Error{Code: CodeParticipantNotFound}
 	ErrTrackNotFound       = &Error{Code: CodeTrackNotFound}
+	ErrUnavailable         = &Error{Code: CodeUnavailable}
 )

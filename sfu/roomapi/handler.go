@@ -44,7 +44,7 @@ func NewHandler(svc RoomService, verify Verifier, log *slog.Logger) *Handler {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mux.ServeHTTP(w, r)
+	h.mux.ServeHTTP(w, r.WithContext(WithCall(r.Context(), callOf(r))))
 }
 
 // authorize returns the caller's grant if it may act on room ("" = the

@@ -42,6 +42,10 @@ type Room struct {
 	CreatedAt    time.Time `json:"created_at"`
 	// Node names the node the room lives on; empty on a single node.
 	Node string `json:"node,omitempty"`
+	// Unreachable is set on a room of a node that did not answer the
+	// listing: it comes from the cluster registry, which knows only the
+	// room's name and node, so the counts and created_at are zero.
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 // Participant is one joined participant.
