@@ -350,6 +350,12 @@ func (b *bot) close() {
 }
 
 // subscriber returns the bot's subscriber side once the join created it.
+func (b *bot) publisher() *publisher {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pub
+}
+
 func (b *bot) subscriber() *subscriber {
 	b.mu.Lock()
 	defer b.mu.Unlock()

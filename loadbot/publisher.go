@@ -43,6 +43,9 @@ type publisher struct {
 	// With a bandwidth estimator (Config.PublisherBWE): what each layer
 	// may send, in bps (0: stopped), from the allocator.
 	rates   []atomic.Int64
+	// ratesView publishes rates to readers outside the bot's goroutines
+	// (layerRates), once offer has made it.
+	ratesView atomic.Pointer[[]atomic.Int64]
 	allocMu sync.Mutex
 	alloc   *layerAllocator
 	allocTo []int
@@ -53,6 +56,20 @@ type publisher struct {
 	wg       sync.WaitGroup // send loops
 	rtcpWG   sync.WaitGroup // RTCP readers
 	reading  atomic.Bool    // RTCP readers were started
+}
+
+// layerRates is what each layer is sent at now (bps), nil before the
+// offer; safe from any goroutine.
+func (p *publisher) layerRates() []int64 {
+	rs := p.ratesView.Load()
+	if rs == nil {
+		return nil
+	}
+	out := make([]int64, len(*rs))
+	for i := range *rs {
+		out[i] = (*rs)[i].Load()
+	}
+	return out
 }
 
 func newPublisher(b *bot) *publisher {
@@ -80,6 +97,7 @@ func (p *publisher) offer() error {
 			p.rates[i].Store(int64(targets[i]))
 		}
 		p.alloc = newLayerAllocator(targets)
+		p.ratesView.Store(&p.rates)
 	}
 	var onBWE func(cc.BandwidthEstimator)
 	if cfg.PublisherBWE && cfg.Video {

@@ -82,7 +82,10 @@ func TestRampBisectsToOneSubscriber(t *testing.T) {
 		t.Fatalf("capacity %+v", rep.Capacity)
 	}
 	for _, st := range rep.Steps {
-		if !st.SFUScraped || st.SFUCPUHeadroomPct <= 0 || st.SFUCPUHeadroomPct > 100 {
+		// The SFU runs in this process, beside the bots and under -race:
+		// its busiest interval may take every core, and 0 % headroom is
+		// then what was measured. Measured means scraped, CPU seen.
+		if !st.SFUScraped || st.SFUCPUCores <= 0 || st.SFUCPUHeadroomPct < 0 || st.SFUCPUHeadroomPct > 100 {
 			t.Errorf("step %d: headroom not measured: %+v", st.Step, st)
 		}
 	}

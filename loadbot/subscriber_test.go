@@ -226,8 +226,10 @@ func TestPublisherDropsLayersItsUplinkCannotCarry(t *testing.T) {
 	var stoppedAt time.Time
 	fStopped := func(bots []*bot) bool {
 		for _, b := range bots {
-			if b.pub != nil && len(b.pub.rates) == 3 && b.pub.rates[2].Load() == 0 && stoppedAt.IsZero() {
-				stoppedAt = time.Now()
+			if p := b.publisher(); p != nil && stoppedAt.IsZero() {
+				if r := p.layerRates(); len(r) == 3 && r[2] == 0 {
+					stoppedAt = time.Now()
+				}
 			}
 		}
 		return !stoppedAt.IsZero() && time.Since(stoppedAt) > 3*time.Second
@@ -235,13 +237,13 @@ func TestPublisherDropsLayersItsUplinkCannotCarry(t *testing.T) {
 	bots := runSession(t, cfg, 25*time.Second, w.hook, fStopped)
 	var pub, sub *bot
 	for _, b := range bots {
-		if b.pub != nil {
+		if b.publisher() != nil {
 			pub = b
 		} else {
 			sub = b
 		}
 	}
-	rates := []int64{pub.pub.rates[0].Load(), pub.pub.rates[1].Load(), pub.pub.rates[2].Load()}
+	rates := pub.publisher().layerRates()
 	t.Logf("publisher's layer rates at the end: %v bps; subscriber's widths %v", rates, w.of(sub))
 	if rates[2] != 0 || rates[0] == 0 {
 		t.Fatalf("layer rates %v: want f stopped and q sent", rates)
