@@ -42,13 +42,13 @@ type publisher struct {
 
 	// With a bandwidth estimator (Config.PublisherBWE): what each layer
 	// may send, in bps (0: stopped), from the allocator.
-	rates   []atomic.Int64
+	rates []atomic.Int64
 	// ratesView publishes rates to readers outside the bot's goroutines
 	// (layerRates), once offer has made it.
 	ratesView atomic.Pointer[[]atomic.Int64]
-	allocMu sync.Mutex
-	alloc   *layerAllocator
-	allocTo []int
+	allocMu   sync.Mutex
+	alloc     *layerAllocator
+	allocTo   []int
 
 	stop     chan struct{}
 	stopOnce sync.Once
