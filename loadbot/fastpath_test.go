@@ -1,8 +1,6 @@
 package loadbot
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,24 +68,8 @@ func TestForcedPathSubscribersReceiveThroughPion(t *testing.T) {
 // must recover the new keys and carry the new session's media and RTCP on
 // the fast path, in new tracks, the lost session's being finished.
 func TestReconnectedSubscriberIsBackOnItsSocket(t *testing.T) {
-	a := startSFU(t)
-	b := startSFU(t)
-	var target atomic.Pointer[string]
-	first := a.URL()
-	target.Store(&first)
-	front := redirector(t, func() string { return *target.Load() })
-	cfg := testConfig(a)
-	cfg.URL = wsURL(front)
-	cfg.SFUMetricsURL = ""
+	cfg, _ := drainMidRun(t)
 	cfg.Reconnect = true
-	go func() {
-		time.Sleep(2 * time.Second)
-		next := b.URL()
-		target.Store(&next)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = a.Drain(ctx)
-	}()
 	since := map[*bot]uint64{} // packets of the new session, once all are back
 	back := func(bots []*bot) bool {
 		n := 0

@@ -306,11 +306,8 @@ func (n *reactorNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 	if network == "udp4" || (network == "udp" && laddr.IP.To4() != nil) {
 		return listenReactor(n.rs.pick(), laddr, n.keys, n.sink)
 	}
-	c, err := n.Net.ListenUDP(network, laddr)
-	if err != nil {
-		return nil, err
-	}
-	return newMediaConn(c, n.keys, n.sink), nil
+	// IPv6: decrypted on Pion's read path instead.
+	return (&mediaNet{Net: n.Net, keys: n.keys, sink: n.sink}).ListenUDP(network, laddr)
 }
 
 func (n *reactorNet) ListenPacket(network, address string) (net.PacketConn, error) {

@@ -13,11 +13,38 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/surgertc/surge/loadbot/stats"
+	"github.com/surgertc/surge/sfu"
 	"github.com/surgertc/surge/sfu/signal"
 )
 
 // redirector answers every join with a redirect to target(), as a node
 // that does not hold the room does.
+// drainMidRun starts two SFUs behind one redirecting front (a config for
+// it returned) that sends joins to the first, then, 2 s in, to the second
+// while the first drains: every session the run has then is lost and must
+// reconnect. The second SFU is returned.
+func drainMidRun(t *testing.T) (Config, *sfu.Server) {
+	t.Helper()
+	a := startSFU(t)
+	b := startSFU(t)
+	var target atomic.Pointer[string]
+	first := a.URL()
+	target.Store(&first)
+	front := redirector(t, func() string { return *target.Load() })
+	cfg := testConfig(a)
+	cfg.URL = wsURL(front)
+	cfg.SFUMetricsURL = ""
+	go func() {
+		time.Sleep(2 * time.Second)
+		next := b.URL()
+		target.Store(&next)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = a.Drain(ctx)
+	}()
+	return cfg, b
+}
+
 func redirector(t *testing.T, target func() string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,24 +106,8 @@ func TestRedirectLoopIsBounded(t *testing.T) {
 // A session the server ends (here: the SFU drains) is joined again, and
 // the gap is measured and reported.
 func TestLostSessionsReconnect(t *testing.T) {
-	a := startSFU(t)
-	b := startSFU(t)
-	var target atomic.Pointer[string]
-	first := a.URL()
-	target.Store(&first)
-	front := redirector(t, func() string { return *target.Load() })
-	cfg := testConfig(a)
-	cfg.URL = wsURL(front)
-	cfg.SFUMetricsURL = ""
+	cfg, b := drainMidRun(t)
 	cfg.Duration = 6 * time.Second
-	go func() {
-		time.Sleep(2 * time.Second)
-		next := b.URL()
-		target.Store(&next)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = a.Drain(ctx)
-	}()
 	res := runWithin(t, cfg)
 	sum := res.Report.Summary
 	if sum.Reconnects != 3 || sum.ReconnectedBots != 3 || sum.MediaLostBots != 0 || res.Dropped["server_draining"] != 3 {

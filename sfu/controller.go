@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"cmp"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -166,23 +165,12 @@ func (c *controller) lowestNeed() int64 {
 		t := &c.demands[i]
 		for l := 0; l < maxLayers; l++ {
 			if t.LayerBitrates[l] > 0 {
-				need += upCost(t, l, c.p.srv.cfg.Simulcast.UpHeadroom)
+				need += c.alloc.ReachCost(t, l)
 				break
 			}
 		}
 	}
 	return need
-}
-
-// upCost is what reaching layer l of t costs: its held peak rate (its
-// current rate when none is held) with headroom, rounded up like the
-// Allocator's charge.
-func upCost(t *simulcast.TrackDemand, l int, headroom float64) int64 {
-	rate := t.UpBitrates[l]
-	if rate <= 0 {
-		rate = t.LayerBitrates[l]
-	}
-	return int64(math.Ceil(float64(rate) * headroom))
 }
 
 // desired is what the subscriber would receive on the best layers its
@@ -197,7 +185,7 @@ func (c *controller) desired(audio int64) int64 {
 		}
 		for l := min(t.MaxLayer, maxLayers-1); l >= 0; l-- {
 			if t.LayerBitrates[l] > 0 {
-				want += upCost(t, l, c.p.srv.cfg.Simulcast.UpHeadroom)
+				want += c.alloc.ReachCost(t, l)
 				break
 			}
 		}

@@ -556,11 +556,10 @@ func (p *Participant) handleCandidate(target string, c *signal.Candidate) error 
 	init := webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
 	p.mu.Lock()
 	pc := p.pubPC
-	held := &p.early
 	if target == signal.TargetSubscriber {
 		pc = p.subPC
-		held = &p.earlySub
 	}
+	held := p.heldCandidates(target)
 	switch {
 	case target == signal.TargetPublisher && !p.grant.CanPublish:
 		p.mu.Unlock()
@@ -584,14 +583,19 @@ func (p *Participant) handleCandidate(target string, c *signal.Candidate) error 
 	return nil
 }
 
+// heldCandidates is where target's early candidates wait; p.mu is held.
+func (p *Participant) heldCandidates(target string) *[]webrtc.ICECandidateInit {
+	if target == signal.TargetSubscriber {
+		return &p.earlySub
+	}
+	return &p.early
+}
+
 // flushEarlyCandidates adds the target's candidates held until pc had its
 // remote description.
 func (p *Participant) flushEarlyCandidates(pc *webrtc.PeerConnection, target string) {
 	p.mu.Lock()
-	held := &p.early
-	if target == signal.TargetSubscriber {
-		held = &p.earlySub
-	}
+	held := p.heldCandidates(target)
 	early := *held
 	*held = nil
 	p.mu.Unlock()

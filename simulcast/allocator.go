@@ -98,15 +98,26 @@ func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []
 
 // cost is what layer l of t is charged: less to keep than to reach.
 func (a *Allocator) cost(t *TrackDemand, l int) int64 {
-	h, rate := a.cfg.UpHeadroom, t.UpBitrates[l]
+	if t.Current >= l {
+		return charge(t.LayerBitrates[l], a.cfg.DownHeadroom)
+	}
+	return a.ReachCost(t, l)
+}
+
+// ReachCost is what moving t onto layer l (from below, or from a pause) is
+// charged: its held peak rate with UpHeadroom.
+func (a *Allocator) ReachCost(t *TrackDemand, l int) int64 {
+	rate := t.UpBitrates[l]
 	if rate <= 0 {
 		rate = t.LayerBitrates[l]
 	}
-	if t.Current >= l {
-		h, rate = a.cfg.DownHeadroom, t.LayerBitrates[l]
-	}
-	// Round up so that the Selector's fits() agrees with the Allocator.
-	c := float64(rate) * h
+	return charge(rate, a.cfg.UpHeadroom)
+}
+
+// charge is rate times headroom, rounded up so that the Selector's fits()
+// agrees with the Allocator.
+func charge(rate int64, headroom float64) int64 {
+	c := float64(rate) * headroom
 	ci := int64(c)
 	if float64(ci) < c {
 		ci++
