@@ -187,7 +187,9 @@ func (p *Participant) startSubscriber() error {
 // startController runs the subscriber's bandwidth controller once the
 // participant has joined, so that its first bandwidth message follows joined.
 func (p *Participant) startController() {
-	if p.ctrl == nil {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctrl == nil || p.closed { // closed: replaced or gone before it joined
 		return
 	}
 	p.wg.Add(1)
@@ -369,8 +371,14 @@ func (p *Participant) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceive
 		r.onEnd = p.onTrackEnd
 		p.receivers[recv] = r
 	}
+	// Held until the layer's read loop is counted in p.wg: close sets
+	// closed and then waits on p.wg, and an Add that could start from zero
+	// during that Wait races with it.
+	p.wg.Add(1)
 	p.mu.Unlock()
-	if err := r.addLayer(track, &p.wg); err != nil {
+	err := r.addLayer(track, &p.wg)
+	p.wg.Done()
+	if err != nil {
 		p.log.Warn("ignoring upstream layer", "track", r.id, "err", err)
 		p.send(signal.ErrorMessage(err))
 		return
