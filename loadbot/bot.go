@@ -223,6 +223,13 @@ func (b *bot) join(ctx context.Context) error {
 					return nil
 				}
 			case "media":
+				if !connected {
+					// Media decrypted on the bot's own socket can come
+					// before Pion reports the connection: it proves ICE
+					// (and DTLS) connected by now, and the join ends here.
+					connected = true
+					b.setTiming(func(t *stats.JoinTiming, d time.Duration) { t.ICEConnected = d })
+				}
 				if !media {
 					media = true
 					b.setTiming(func(t *stats.JoinTiming, d time.Duration) { t.FirstMedia = d })
