@@ -160,7 +160,7 @@ func (f *fanout) setPID() {
 }
 
 // forward hands the current packet to the Receiver, as its read loop does.
-func (f *fanout) forward() { f.r.forward(0, f.ul, f.raw, &f.pkt) }
+func (f *fanout) forward() { f.r.forward(0, f.ul, f.raw, &f.pkt, time.Now()) }
 
 // next moves raw to the following packet of the stream: a new sequence
 // number, and every benchPacketsPerFrm packets a new frame (timestamp,

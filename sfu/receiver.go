@@ -156,24 +156,27 @@ func (r *Receiver) readLoop(layer int, ul *upLayer) {
 			}
 			return
 		}
-		r.forward(layer, ul, buf[:n], &pkt)
+		r.forward(layer, ul, buf[:n], &pkt, time.Now())
 	}
 }
 
 // forward handles one upstream packet; split out of readLoop so benchmarks
 // can drive the fan-out without a network.
-func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet) {
-	now := time.Now()
+func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, now time.Time) {
 	if err := pkt.Unmarshal(raw); err != nil {
 		r.m.Dropped(metrics.DropMalformed).Inc()
 		return
 	}
 	r.m.Received(r.mk, len(raw))
 	ul.cache.store(pkt.SequenceNumber, raw, now.UnixNano())
-	if len(pkt.Payload) > 0 { // padding probes are not the layer's cost
+	// Padding is neither the layer's cost nor a sign of life: a browser
+	// whose uplink is short stops encoding a layer but keeps sending
+	// padding on it, and a layer kept live by padding would hold its
+	// subscribers on a picture that no longer moves.
+	if len(pkt.Payload) > 0 {
 		ul.bytes.Add(uint64(len(raw)))
+		ul.lastPacket.Store(now.UnixNano())
 	}
-	ul.lastPacket.Store(now.UnixNano())
 	if pkt.Marker {
 		ul.frames.Add(1)
 	}

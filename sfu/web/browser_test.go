@@ -124,7 +124,13 @@ func TestBrowserCall(t *testing.T) {
 			t.Logf("bob on f and decoding 1280 wide for 2 s, %s after the join", time.Since(start).Round(time.Millisecond))
 			logEvents(t, bob, "layer", "bandwidth")
 			before := bob.stats(t)
-			time.Sleep(2 * time.Second)
+			// Sampled through the window so that a stall says where it
+			// began: the publisher's encoder, the SFU's upstream layers or
+			// the forwarding to bob.
+			var timeline []string
+			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+				timeline = append(timeline, stallSample(t, s, alice, bob, aliceVideo))
+			}
 			after := bob.stats(t)
 			v0, v1 := before.inbound(aliceVideo), after.inbound(aliceVideo)
 			a0, a1 := before.inbound(aliceAudio), after.inbound(aliceAudio)
@@ -133,6 +139,10 @@ func TestBrowserCall(t *testing.T) {
 			}
 			if v1.FramesDecoded <= v0.FramesDecoded {
 				t.Errorf("video frames decoded stuck at %d", v1.FramesDecoded)
+				for _, l := range timeline {
+					t.Log(l)
+				}
+				logEvents(t, bob, "layer", "bandwidth")
 			}
 			if a1.TotalSamplesReceived <= a0.TotalSamplesReceived {
 				t.Errorf("audio samples received stuck at %d", a1.TotalSamplesReceived)
@@ -373,6 +383,37 @@ func publishedVideo(s *sfu.Server, identity string) *sfu.TrackSnapshot {
 		}
 	}
 	return nil
+}
+
+// stallSample is one line of what each stage of alice's video looks like now:
+// her encoder per RID, the SFU's upstream layers, bob's subscription and
+// decoder.
+func stallSample(t *testing.T, s *sfu.Server, alice, bob *page, trackID string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s alice sends", time.Now().Format("15:04:05.000"))
+	if st := alice.stats(t); st.Publisher != nil {
+		for _, o := range st.Publisher.Outbound {
+			if o.Kind == "video" {
+				fmt.Fprintf(&b, " %s:%dx%d/%d frames/%s", o.RID, o.FrameWidth, o.FrameHeight, o.FramesEncoded, o.QualityLimitationReason)
+			}
+		}
+	}
+	b.WriteString("; SFU receives")
+	if tr := publishedVideo(s, "alice"); tr != nil {
+		for _, l := range tr.Layers {
+			fmt.Fprintf(&b, " %s:%d bps/%d frames/live %v/key %d ms ago", l.RID, l.BitrateBps, l.Frames, l.Live, l.LastKeyframeMsAgo)
+		}
+	}
+	if sub := subscription(s, "bob", trackID); sub != nil {
+		fmt.Fprintf(&b, "; bob's subscription layer %q target %q max %q", sub.Layer, sub.Target, sub.MaxLayer)
+	}
+	if p := participant(s, "bob"); p != nil {
+		fmt.Fprintf(&b, " estimate %d", p.EstimateBps)
+	}
+	if v := bob.stats(t).inbound(trackID); v != nil {
+		fmt.Fprintf(&b, "; bob decodes %dx%d, %d frames, %d packets, %d lost", v.FrameWidth, v.FrameHeight, v.FramesDecoded, v.PacketsReceived, v.PacketsLost)
+	}
+	return b.String()
 }
 
 func subscription(s *sfu.Server, identity, trackID string) *sfu.SubscriptionSnapshot {
