@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/surgertc/surge/loadbot/stats"
+	"github.com/surgertc/surge/sfu"
 )
 
 // layerTrace follows the layer one subscriber receives, packet by packet,
@@ -124,13 +125,7 @@ func TestSimulcastFollowsSubscriberBandwidth(t *testing.T) {
 		}
 		tr.observe(pkt, now)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = r.Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
+	runInBackground(t, r)
 
 	// find returns the shaped and the plain subscriber's traces.
 	find := func() (shaped, plain *bot, st, pt layerTrace) {
@@ -259,4 +254,97 @@ func TestLayerTraceSwitches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A subscriber whose downlink falls below the lowest layer plus audio is
+// paused; once its link carries q again, video comes back. While paused
+// only audio flows, which cannot prove the link: the SFU must probe the
+// paused subscriber (issue 10: no pause while the lowest layer fits).
+func TestPausedSubscriberGetsVideoBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about half a minute")
+	}
+	s := startSFU(t)
+	cfg := testConfig(s)
+	cfg.Subscribers = 1
+	cfg.Duration = 90 * time.Second // an upper bound; the test ends the run
+	cfg.Link = LinkConfig{DownlinkKbps: 90}
+	cfg.ShapedShare = 1
+
+	var mu sync.Mutex
+	var sub *bot
+	var lastVideo time.Time
+	r, err := NewRunner(cfg, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.packetHook = func(b *bot, kind stats.Kind, pkt *rtp.Packet, now time.Time) {
+		if kind != stats.KindVideo || len(pkt.Payload) == 0 { // padding is not video
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		sub, lastVideo = b, now
+	}
+	runInBackground(t, r)
+	last := func() (*bot, time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		return sub, lastVideo
+	}
+	paused := func() float64 { return metricValue(t, s, "surge_simulcast_paused_tracks") }
+
+	// Behind 90 kbit/s (less than q plus audio) the SFU pauses the video.
+	deadline := time.Now().Add(40 * time.Second)
+	for paused() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscriber behind 90 kbit/s was never paused")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	pausedAt := time.Now()
+	time.Sleep(5 * time.Second) // long enough for the estimate to settle on what audio proves
+	b, _ := last()
+	if b == nil {
+		t.Fatal("no video reached the subscriber before the pause")
+	}
+	b.link.SetDownlinkKbps(600)
+	lifted := time.Now()
+	deadline = lifted.Add(20 * time.Second)
+	for {
+		if _, at := last(); at.After(lifted) && paused() == 0 {
+			t.Logf("paused %.1f s; video back %.1f s after the link went to 600 kbit/s", lifted.Sub(pausedAt).Seconds(), at.Sub(lifted).Seconds())
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("video did not come back within 20 s of the link carrying q again (paused tracks %.0f)", paused())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// metricValue is the value of the SFU's gauge name (0 when absent).
+func metricValue(t *testing.T, s *sfu.Server, name string) float64 {
+	t.Helper()
+	mfs, err := s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// runInBackground runs r until the test ends.
+func runInBackground(t *testing.T, r *Runner) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = r.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }

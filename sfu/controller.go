@@ -194,20 +194,30 @@ func (c *controller) desired(audio int64) int64 {
 }
 
 // probe starts a probe cluster when the probe controller says so, on the
-// video track whose frames flow on the highest layer.
+// video track whose frames flow on the highest layer, after its frame in
+// flight; or, when all video is paused, at once on a paused track.
 func (c *controller) probe(now time.Time, est, audio int64, congested bool) {
 	if !c.twcc || c.p.dl == nil {
 		return
 	}
-	var carrier *DownTrack
+	var carrier, paused *DownTrack
 	for _, d := range c.videos {
-		if l := d.curLayer.Load(); l >= 0 && (carrier == nil || l > carrier.curLayer.Load()) {
+		l := d.curLayer.Load()
+		switch {
+		case l >= 0 && (carrier == nil || l > carrier.curLayer.Load()):
 			carrier = d
+		case l < 0 && paused == nil && d.selector.Decided():
+			paused = d
 		}
 	}
-	in := bwe.ProbeInputs{Estimate: est, Desired: c.desired(audio), Ready: carrier != nil, Congested: congested}
-	if p, ok := c.p.dl.decideProbe(now, in); ok {
+	in := bwe.ProbeInputs{Estimate: est, Desired: c.desired(audio), Ready: carrier != nil || paused != nil, Congested: congested}
+	p, ok := c.p.dl.decideProbe(now, in)
+	switch {
+	case !ok:
+	case carrier != nil:
 		carrier.requestProbe(p)
+	default:
+		paused.probePaused(p, now)
 	}
 }
 

@@ -218,6 +218,19 @@ func (d *DownTrack) requestProbe(p bwe.Probe) {
 	}
 }
 
+// probePaused sends a probe cluster at once on a track whose video is
+// paused: no frame end comes to carry it, and without a probe a subscriber
+// paused for bandwidth would stay paused after its link recovered (what
+// flows, audio, can only lift the estimate so far).
+func (d *DownTrack) probePaused(p bwe.Probe, now time.Time) {
+	b := d.sub.srv.batch()
+	d.mu.Lock()
+	d.sendProbe(&p, b, now)
+	d.mu.Unlock()
+	b.flush()
+	putBatch(b)
+}
+
 // sendProbe sends a probe cluster: padding-only packets right after the
 // frame that just ended; d.mu is held.
 func (d *DownTrack) sendProbe(p *bwe.Probe, b *batch, now time.Time) {

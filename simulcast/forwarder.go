@@ -245,8 +245,10 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.
 // first of them and the timestamp they carry (the newest frame's). It
 // refuses unless the newest packet ended its frame, so padding never splits
 // a frame. Media after it shifts by n: a continuation segment starts there.
+// A paused stream takes padding too (its last frame ended): a subscriber
+// paused for bandwidth can only get video back by proving the link again.
 func (f *Forwarder) Padding(n int) (first uint16, ts uint32, ok bool) {
-	if !f.video || !f.started || f.current < 0 || f.pausing || !f.lastMark || n <= 0 || n >= historySize/2 {
+	if !f.video || !f.started || f.pausing || !f.lastMark || n <= 0 || n >= historySize/2 {
 		return 0, 0, false
 	}
 	g := *f.hist.current()

@@ -213,7 +213,7 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 		// takes the next output seqs when the newest ended its frame.
 		if k := 1 + rng.Intn(10); rng.Intn(6) == 0 {
 			first, ts, ok := f.Padding(k)
-			if ok != (maxExt >= 0 && f.CurrentLayer() >= 0 && prev.out.Marker && prev.layer == f.CurrentLayer()) && ok {
+			if ok != (maxExt >= 0 && prev.out.Marker && (f.CurrentLayer() < 0 || prev.layer == f.CurrentLayer())) && ok {
 				t.Fatalf("seed %d tick %d: padding allowed after a packet that did not end its frame", seed, tick)
 			}
 			if ok {
@@ -461,5 +461,43 @@ func TestForwarderPaddingInsertion(t *testing.T) {
 	}
 	if l, in, ok := f.Retransmission(o103.SequenceNumber); !ok || l != 0 || in != 103 {
 		t.Errorf("NACK after padding = %d %d %v", l, in, ok)
+	}
+}
+
+// TestForwarderPaddingWhilePaused: a stream paused for bandwidth still takes
+// probe padding (the only way its subscriber gets video back), and the
+// keyframe that resumes it continues the output right after the padding.
+func TestForwarderPaddingWhilePaused(t *testing.T) {
+	f := NewForwarder(DefaultConfig(), 90000, true)
+	f.SetTarget(0, t0)
+	send := func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
+		return f.Accept(0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
+	}
+	if _, _, ok := f.Padding(2); ok {
+		t.Fatal("padding allowed before anything was forwarded")
+	}
+	send(100, 3000, true, false)
+	last, _ := send(101, 3000, false, true)
+	f.SetTarget(LayerPaused, t0)
+	if _, v := send(102, 6000, false, true); v != DropPaused {
+		t.Fatalf("paused: %v, want %v", v, DropPaused)
+	}
+	first, ts, ok := f.Padding(4)
+	if !ok || first != last.SequenceNumber+1 || ts != last.Timestamp {
+		t.Fatalf("padding while paused = %d %d %v, want %d %d true", first, ts, ok, last.SequenceNumber+1, last.Timestamp)
+	}
+	f.SetTarget(0, t0)
+	if _, v := send(103, 9000, false, true); v != DropWaitKeyframe {
+		t.Fatalf("resuming on a delta frame: %v, want %v", v, DropWaitKeyframe)
+	}
+	key, v := send(104, 12000, true, true)
+	if v != Forward || !key.Switched || key.SequenceNumber != first+4 {
+		t.Fatalf("resume: %v switched %v seq %d, want the seq after the padding, %d", v, key.Switched, key.SequenceNumber, first+4)
+	}
+	for s := first; s != first+4; s++ {
+		if _, _, ok := f.Retransmission(s); ok {
+			t.Errorf("NACK of padding seq %d maps to media", s)
+		}
 	}
 }

@@ -16,8 +16,12 @@ import (
 // arrivals late in bursts, as a busy client does.
 
 type simLink struct {
-	rate     int64 // bps; 0 = unlimited
-	queue    int   // bytes; tail drop beyond
+	rate  int64 // bps; 0 = unlimited
+	queue int   // bytes; tail drop beyond
+	// burst is the shaper's token bucket (bytes): a packet finding that
+	// many tokens saved up leaves at once, as through tc's HTB; 0 is a
+	// link that serialises every packet at rate.
+	burst    int
 	delay    time.Duration
 	loss     float64 // random loss before the queue
 	busyIn   time.Duration
@@ -49,7 +53,9 @@ type sim struct {
 
 	inFlight  []*simPacket
 	queueEnd  time.Duration // when the bottleneck's queue empties
-	queued    []*simPacket  // in the queue, for its byte count
+	tokens    float64       // the shaper's saved bytes at tokensAt
+	tokensAt  time.Duration
+	queued    []*simPacket // in the queue, for its byte count
 	feedbacks []pendingFeedback
 	stallEnd  time.Duration
 
@@ -137,11 +143,20 @@ func (s *sim) send(size int, probe int) {
 		return
 	}
 	start := max(s.now, s.queueEnd)
-	var service time.Duration
+	p.depart = start
 	if s.link.rate > 0 {
-		service = time.Duration(float64(size*8) / float64(s.link.rate) * float64(time.Second))
+		perByte := float64(time.Second) * 8 / float64(s.link.rate)
+		if s.link.burst > 0 {
+			s.tokens = min(float64(s.link.burst), s.tokens+float64(start-s.tokensAt)/perByte)
+		}
+		if short := float64(size) - s.tokens; short > 0 {
+			p.depart += time.Duration(short * perByte)
+			s.tokens = 0
+		} else {
+			s.tokens -= float64(size)
+		}
+		s.tokensAt = p.depart
 	}
-	p.depart = start + service
 	s.queueEnd = p.depart
 	p.arrive = p.depart + s.link.delay
 	s.queued = append(s.queued, p)
@@ -222,12 +237,14 @@ func (s *sim) step() {
 				s.send(n, 0)
 				frame -= n
 			}
-			if p := s.pending; p != nil {
-				s.pending = nil
-				s.est.StartProbe(p.ID, p.Target, p.Packets, s.wall())
-				for i := 0; i < p.Packets; i++ {
-					s.send(255+20, p.ID)
-				}
+		}
+		// After the frame, or alone while video is paused (as the
+		// SFU probes a paused subscriber).
+		if p := s.pending; p != nil {
+			s.pending = nil
+			s.est.StartProbe(p.ID, p.Target, p.Packets, s.wall())
+			for i := 0; i < p.Packets; i++ {
+				s.send(255+20, p.ID)
 			}
 		}
 	}
@@ -256,7 +273,7 @@ func (s *sim) control() {
 	s.layer = next
 	desired := s.layers[s.maxL]*115/100 + s.audio
 	congested := st.Usage == UsageOver || (st.LossOK && st.Loss > DefaultConfig().LossHigh)
-	if p, ok := s.pc.Decide(s.wall(), ProbeInputs{Estimate: est, Desired: desired, Ready: s.layer >= 0, Congested: congested}); ok {
+	if p, ok := s.pc.Decide(s.wall(), ProbeInputs{Estimate: est, Desired: desired, Ready: true, Congested: congested}); ok {
 		s.pending = &p
 	}
 }
