@@ -17,8 +17,6 @@ import (
 	"github.com/surgertc/surge/sfu/signal"
 )
 
-// redirector answers every join with a redirect to target(), as a node
-// that does not hold the room does.
 // drainMidRun starts two SFUs behind one redirecting front (a config for
 // it returned) that sends joins to the first, then, 2 s in, to the second
 // while the first drains: every session the run has then is lost and must
@@ -45,6 +43,8 @@ func drainMidRun(t *testing.T) (Config, *sfu.Server) {
 	return cfg, b
 }
 
+// redirector answers every join with a redirect to target(), as a node
+// that does not hold the room does.
 func redirector(t *testing.T, target func() string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

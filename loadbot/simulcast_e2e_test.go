@@ -10,7 +10,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/surgertc/surge/loadbot/stats"
-	"github.com/surgertc/surge/sfu"
+	"github.com/surgertc/surge/metrics/metricstest"
 )
 
 // layerTrace follows the layer one subscriber receives, packet by packet,
@@ -292,7 +292,7 @@ func TestPausedSubscriberGetsVideoBack(t *testing.T) {
 		defer mu.Unlock()
 		return sub, lastVideo
 	}
-	paused := func() float64 { return metricValue(t, s, "surge_simulcast_paused_tracks") }
+	paused := func() float64 { return metricstest.Value(t, s.Registry(), "surge_simulcast_paused_tracks") }
 
 	// Behind 90 kbit/s (less than q plus audio) the SFU pauses the video.
 	deadline := time.Now().Add(40 * time.Second)
@@ -321,21 +321,6 @@ func TestPausedSubscriberGetsVideoBack(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// metricValue is the value of the SFU's gauge name (0 when absent).
-func metricValue(t *testing.T, s *sfu.Server, name string) float64 {
-	t.Helper()
-	mfs, err := s.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	return 0
 }
 
 // runInBackground runs r until the test ends.

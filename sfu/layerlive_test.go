@@ -16,36 +16,34 @@ func TestLayerSendingOnlyPaddingCountsAsGone(t *testing.T) {
 	t0 := time.Now()
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 
-	// 600 ms of media, 20 ms apart: the layer is measured and live.
-	var now time.Time
-	for d := time.Duration(0); d <= 600*time.Millisecond; d += 20 * time.Millisecond {
-		now = at(d)
-		f.next()
-		f.r.forward(0, f.ul, f.raw, &f.pkt, now)
-		f.r.bitrates(now)
+	// feed forwards a packet every 20 ms over [from, to] (the next media
+	// packet of the stream when raw is nil), measuring as the controllers do.
+	feed := func(from, to time.Duration, raw []byte) {
+		for d := from; d <= to; d += 20 * time.Millisecond {
+			pkt := raw
+			if pkt == nil {
+				f.next()
+				pkt = f.raw
+			}
+			f.r.forward(0, f.ul, pkt, &f.pkt, at(d))
+			f.r.bitrates(at(d))
+		}
 	}
+
+	// 600 ms of media: the layer is measured and live.
+	feed(0, 600*time.Millisecond, nil)
 	if rate := f.r.bitrates(at(700 * time.Millisecond))[0]; rate <= 1 {
 		t.Fatalf("layer sending media measures %d bps, want its rate", rate)
 	}
 
 	// Then only padding, for longer than a layer may be silent.
-	pad := padding(t, f.ul.ssrc, f.seq+1, f.ts)
-	for d := 700 * time.Millisecond; d <= 2500*time.Millisecond; d += 20 * time.Millisecond {
-		now = at(d)
-		f.r.forward(0, f.ul, pad, &f.pkt, now)
-		f.r.bitrates(now)
-	}
+	feed(700*time.Millisecond, 2500*time.Millisecond, padding(t, f.ul.ssrc, f.seq+1, f.ts))
 	if rate := f.r.bitrates(at(2600 * time.Millisecond))[0]; rate != 0 {
 		t.Fatalf("layer sending only padding for 1.9 s measures %d bps, want 0 (gone)", rate)
 	}
 
 	// Media again: live again.
-	for d := 2600 * time.Millisecond; d <= 3400*time.Millisecond; d += 20 * time.Millisecond {
-		now = at(d)
-		f.next()
-		f.r.forward(0, f.ul, f.raw, &f.pkt, now)
-		f.r.bitrates(now)
-	}
+	feed(2600*time.Millisecond, 3400*time.Millisecond, nil)
 	if rate := f.r.bitrates(at(3500 * time.Millisecond))[0]; rate <= 1 {
 		t.Fatalf("layer back to media measures %d bps, want its rate", rate)
 	}

@@ -430,10 +430,7 @@ func TestForwarderPassesPaddingWithoutGaps(t *testing.T) {
 func TestForwarderPaddingInsertion(t *testing.T) {
 	f := NewForwarder(DefaultConfig(), 90000, true)
 	f.SetTarget(0, t0)
-	send := func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
-		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
-		return f.Accept(0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
-	}
+	send := layer0Sender(f)
 	if _, v := send(100, 3000, true, false); v != Forward {
 		t.Fatalf("keyframe: %v", v)
 	}
@@ -470,10 +467,7 @@ func TestForwarderPaddingInsertion(t *testing.T) {
 func TestForwarderPaddingWhilePaused(t *testing.T) {
 	f := NewForwarder(DefaultConfig(), 90000, true)
 	f.SetTarget(0, t0)
-	send := func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
-		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
-		return f.Accept(0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
-	}
+	send := layer0Sender(f)
 	if _, _, ok := f.Padding(2); ok {
 		t.Fatal("padding allowed before anything was forwarded")
 	}
@@ -499,5 +493,13 @@ func TestForwarderPaddingWhilePaused(t *testing.T) {
 		if _, _, ok := f.Retransmission(s); ok {
 			t.Errorf("NACK of padding seq %d maps to media", s)
 		}
+	}
+}
+
+// layer0Sender feeds f one-packet VP8 pieces of layer 0 at t0.
+func layer0Sender(f *Forwarder) func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
+	return func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
+		return f.Accept(0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
 	}
 }
