@@ -105,9 +105,10 @@ func (b *eventBatch) compact() {
 // larger). It returns nil when the batch is empty.
 func (b *eventBatch) take() []byte {
 	const prefix = `{"type":"` + signal.TypeEvents + `","events":[`
-	var first, out []byte
+	// Measure first, so the message is allocated once at its final size:
+	// in a crowd every member takes a batch per interval.
 	size := len(prefix) + len("]}")
-	n, end := 0, 0
+	first, n, end := -1, 0, 0
 	for ; end < len(b.evs); end++ {
 		raw := b.evs[end].raw
 		if raw == nil {
@@ -116,26 +117,28 @@ func (b *eventBatch) take() []byte {
 		if n > 0 && size+len(raw)+1 > maxEventsBytes {
 			break
 		}
-		size += len(raw) + 1
-		switch n {
-		case 0:
-			first = raw
-		case 1:
-			out = append(append(append(out, prefix...), first...), ',')
-			out = append(out, raw...)
-		default:
-			out = append(append(out, ','), raw...)
+		if n == 0 {
+			first = end
 		}
+		size += len(raw) + 1
 		n++
 	}
-	b.drop(end, n)
+	var out []byte
 	switch n {
 	case 0:
-		return nil
 	case 1:
-		return first
+		out = b.evs[first].raw
+	default:
+		out = append(make([]byte, 0, size), prefix...)
+		for _, e := range b.evs[first:end] {
+			if e.raw != nil {
+				out = append(append(out, e.raw...), ',')
+			}
+		}
+		out = append(out[:len(out)-1], ']', '}')
 	}
-	return append(out, ']', '}')
+	b.drop(end, n)
+	return out
 }
 
 // drop removes the first end events, n of which were not removed.

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -219,4 +220,32 @@ func TestEventsMessageIsValidJSONWithTheEventsVerbatim(t *testing.T) {
 	if raw != want {
 		t.Fatalf("got %s, want %s", raw, want)
 	}
+}
+
+// In a crowd every member takes a batch per interval: taking one costs one
+// allocation, the message, whatever the number of events in it.
+func TestEventBatchTakeAllocatesOnce(t *testing.T) {
+	evs := make([]roomEvent, 60)
+	for i := range evs {
+		evs[i] = joinedEv(fmt.Sprintf("PA_%03d", i))
+	}
+	var b eventBatch
+	b.evs = make([]roomEvent, 0, len(evs))
+	allocs := testing.AllocsPerRun(50, func() {
+		for _, e := range evs {
+			b.add(e)
+		}
+		if got := decodeEventsCount(b.take()); got != len(evs) {
+			t.Fatalf("took %d events, want %d", got, len(evs))
+		}
+	})
+	if allocs != 1 {
+		t.Fatalf("take allocated %.1f times, want 1", allocs)
+	}
+}
+
+// decodeEventsCount counts the events of an events message without
+// allocating much: it only looks for the per-event type field.
+func decodeEventsCount(raw []byte) int {
+	return bytes.Count(raw, []byte(`"type":"`+signal.TypeParticipantJoined+`"`))
 }

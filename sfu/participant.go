@@ -163,7 +163,11 @@ func (p *Participant) startSubscriber() error {
 	if !p.grant.CanSubscribe {
 		return nil
 	}
-	pc, err := p.srv.engine.subscribe.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan})
+	pcCfg, err := p.srv.engine.certs.pcConfig()
+	if err != nil {
+		return err
+	}
+	pc, err := p.srv.engine.subscribe.NewPeerConnection(pcCfg)
 	if err != nil {
 		return err
 	}
@@ -221,8 +225,11 @@ func (p *Participant) handlePublisherOffer(offerSDP string) error {
 	p.mu.Unlock()
 	fresh := pc == nil
 	if fresh {
-		var err error
-		if pc, err = p.srv.engine.publish.NewPeerConnection(webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan}); err != nil {
+		pcCfg, err := p.srv.engine.certs.pcConfig()
+		if err != nil {
+			return err
+		}
+		if pc, err = p.srv.engine.publish.NewPeerConnection(pcCfg); err != nil {
 			return err
 		}
 		gate := p.wirePC(pc, signal.TargetPublisher, nil)

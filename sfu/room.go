@@ -108,9 +108,10 @@ func (r *Room) infosLocked() []signal.ParticipantInfo {
 // broadcastLocked queues a room event to every member but except.
 func (r *Room) broadcastLocked(m signal.Message, except *Participant) {
 	e := newRoomEvent(m)
+	gather := eventGather(len(r.parts))
 	for _, o := range r.parts {
 		if o != except {
-			o.sess.sendEvent(e)
+			o.sess.sendEvent(e, gather)
 		}
 	}
 }

@@ -34,6 +34,7 @@ type rtcEngine struct {
 	publish   *webrtc.API
 	subscribe *webrtc.API
 	mux       interface{ Close() error }
+	certs     *dtlsCerts
 }
 
 // wrapMux, if not nil, wraps the ICE UDP mux (the per-peer stream guard);
@@ -104,7 +105,7 @@ func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory,
 	if err != nil {
 		return nil, err
 	}
-	e := &rtcEngine{mux: mux}
+	e := &rtcEngine{mux: mux, certs: newDTLSCerts(time.Now)}
 	subIR := &interceptor.Registry{}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if err := subME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {

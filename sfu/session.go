@@ -35,6 +35,25 @@ const stuckWrite = time.Second
 // do not wait (and take the events queued before them along).
 const eventBatchInterval = 20 * time.Millisecond
 
+// In rooms larger than crowdMembers, events gather for crowdSpacing per
+// member (at most maxEventGather): each member's batch then holds about
+// the same number of events however large the room, so the server's writes
+// per second stay flat instead of growing with the room while a crowd
+// joins, and the joins it is answering get the CPU.
+const (
+	crowdMembers   = 200
+	crowdSpacing   = 100 * time.Microsecond
+	maxEventGather = 250 * time.Millisecond
+)
+
+// eventGather is how long events may gather in a room of n members.
+func eventGather(n int) time.Duration {
+	if n <= crowdMembers {
+		return eventBatchInterval
+	}
+	return min(time.Duration(n)*crowdSpacing, maxEventGather)
+}
+
 // errTimedOut is returned by read once the timeout error is on its way to
 // the client and the socket is closing.
 var errTimedOut = errors.New("signaling read timed out")
@@ -60,6 +79,7 @@ type session struct {
 	// every message in out, so the writer sends out first.
 	mu      sync.Mutex
 	events  eventBatch
+	gather  time.Duration // how long the waiting events may gather
 	evReady chan struct{} // signalled when events stop being empty
 
 	// region is the ?region= of the connect URL: the client's preferred
@@ -137,15 +157,16 @@ func (s *session) dropSlow() {
 	})
 }
 
-// sendEvent queues a room event. Events wait up to eventBatchInterval and
-// go out together; they do not count against sendQueue, and the batch is
+// sendEvent queues a room event. Events wait up to gather (see
+// eventGather) and go out together; they do not count against sendQueue, and the batch is
 // bounded by the room's size (see eventBatch).
-func (s *session) sendEvent(e roomEvent) {
+func (s *session) sendEvent(e roomEvent, gather time.Duration) {
 	s.mu.Lock()
 	// Events already waiting were signalled and not yet taken: the writer
 	// takes this one with them.
 	wake := s.events.empty()
 	s.events.add(e)
+	s.gather = gather
 	s.mu.Unlock()
 	if t := s.writing.Load(); t != 0 && time.Since(time.Unix(0, t)) > stuckWrite {
 		s.dropSlow()
@@ -227,11 +248,14 @@ func (s *session) kicked() bool {
 	}
 }
 
-// writeEvents lets events gather for eventBatchInterval, writing other
+// writeEvents lets events gather for the session's gather interval, writing other
 // messages meanwhile, then writes every event waiting. It reports false
 // once the session is over.
 func (s *session) writeEvents() bool {
-	gather := time.NewTimer(eventBatchInterval)
+	s.mu.Lock()
+	interval := s.gather
+	s.mu.Unlock()
+	gather := time.NewTimer(interval)
 	defer gather.Stop()
 	for waiting := true; waiting; {
 		if s.kicked() {
