@@ -110,7 +110,7 @@ func (r *Report) summarise() error {
 	s.Bots.Lost = lost
 
 	var all stats.Aggregate
-	var joins, ttff, gaps stats.Histogram
+	var joins, ttff, tops, gaps stats.Histogram
 	failures := map[string]int{}
 	var bitrateSum float64
 	var bitrateBots, absent, measured int
@@ -160,6 +160,14 @@ func (r *Report) summarise() error {
 			if b.Role != "publisher" && b.TimeToFirstFrameMs > 0 {
 				ttff.Record(fromMs(b.TimeToFirstFrameMs))
 			}
+			if b.Role != "publisher" && !b.Shaped && b.Layers != (Layers{}) {
+				if b.TimeToTopMs == nil {
+					s.TimeToTop.Never++
+				} else {
+					s.TimeToTop.Reached++
+					tops.Record(fromMs(*b.TimeToTopMs))
+				}
+			}
 		}
 	}
 	s.Bots.Target = target
@@ -179,6 +187,7 @@ func (r *Report) summarise() error {
 	s.NACKsSent = all.NACKsSent
 	s.PLIsSent = all.PLIsSent
 	s.TimeToFirstFrameMs = P50P99{P50: ms(ttff.Quantile(0.5)), P99: ms(ttff.Quantile(0.99))}
+	s.TimeToTop.Ms = P50P99Max{P50: ms(tops.Quantile(0.5)), P99: ms(tops.Quantile(0.99)), Max: ms(tops.Max())}
 	s.ClockSkew = ClockSkew{Packets: all.ClockSkewed, MaxMs: ms(all.MaxClockSkew)}
 	s.MediaGapMs = P50P99Max{P50: ms(gaps.Quantile(0.5)), P99: ms(gaps.Quantile(0.99)), Max: ms(gaps.Max())}
 	if absent > 0 {
@@ -225,10 +234,18 @@ func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
 	b.JoinStagesMs = JoinStages{WSOpen: ms(bi.Join.WSOpen), Joined: ms(bi.Join.Joined),
 		ICEConnected: ms(bi.Join.ICEConnected), FirstMedia: ms(bi.Join.FirstMedia)}
 	var a stats.Aggregate
-	var firstVideo, firstAny time.Duration
+	var firstVideo, firstAny, top time.Duration
+	videos, reachedTop := 0, 0
 	for i := range bi.Tracks {
 		t := &bi.Tracks[i]
 		a.Add(t)
+		if t.Kind == stats.KindVideo && t.TimeToFirstFrame > 0 {
+			videos++
+			if t.ReachedTop {
+				reachedTop++
+				top = max(top, t.TimeToTop)
+			}
+		}
 		if t.TimeToFirstFrame > 0 {
 			if t.Kind == stats.KindVideo && (firstVideo == 0 || t.TimeToFirstFrame < firstVideo) {
 				firstVideo = t.TimeToFirstFrame
@@ -254,6 +271,10 @@ func buildBot(bi *BotInput) (Bot, stats.Aggregate, time.Duration) {
 	b.Freezes = freezes(&a)
 	b.Frames = a.Frames
 	b.TimeToFirstFrameMs = ms(first)
+	if videos > 0 && reachedTop == videos {
+		v := ms(top)
+		b.TimeToTopMs = &v
+	}
 	return b, a, first
 }
 

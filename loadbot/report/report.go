@@ -98,9 +98,13 @@ type Summary struct {
 	NACKsSent          uint64         `json:"nacks_sent"`
 	PLIsSent           uint64         `json:"plis_sent"`
 	TimeToFirstFrameMs P50P99         `json:"time_to_first_frame_ms"`
-	SFU                SFU            `json:"sfu"`
-	Loadbot            Loadbot        `json:"loadbot"`
-	SLO                Verdict        `json:"slo"`
+	// TimeToTop is over the unshaped subscribers that got video: how soon
+	// after their first frame they were on the top layer, and how many
+	// never were.
+	TimeToTop TimeToTop `json:"time_to_top"`
+	SFU       SFU       `json:"sfu"`
+	Loadbot   Loadbot   `json:"loadbot"`
+	SLO       Verdict   `json:"slo"`
 	// ClockSkew counts packets that arrived before their capture time by
 	// the receiver's clock: the sender's clock was ahead. They are not in
 	// latency_ms.
@@ -270,7 +274,11 @@ type Bot struct {
 	Freezes            Freezes   `json:"freezes"`
 	Frames             uint64    `json:"frames"`
 	TimeToFirstFrameMs float64   `json:"time_to_first_frame_ms"`
-	JoinMs             float64   `json:"join_ms"`
+	// TimeToTopMs is from the first video frame to the first keyframe of
+	// the top simulcast layer (f), the slowest of the bot's video tracks;
+	// absent (nil) while any of them never reached f.
+	TimeToTopMs *float64 `json:"time_to_top_ms,omitempty"`
+	JoinMs      float64  `json:"join_ms"`
 	// JoinStagesMs is when each stage of the join was reached, from its
 	// start; a stage not reached is 0.
 	JoinStagesMs JoinStages `json:"join_stages_ms"`
@@ -287,6 +295,15 @@ type Bot struct {
 	// MediaLost: media had not come back when the run ended.
 	MediaLost bool   `json:"media_lost"`
 	SignalURL string `json:"signal_url,omitempty"`
+}
+
+// TimeToTop sums up Bot.TimeToTopMs over unshaped subscribers with video:
+// the quantiles over those that reached the top layer, and the count that
+// never did (Reached + Never is every such subscriber).
+type TimeToTop struct {
+	Ms      P50P99Max `json:"ms"`
+	Reached int       `json:"reached"`
+	Never   int       `json:"never"`
 }
 
 // JoinStages are the moments of a join, in ms from its start.

@@ -6,6 +6,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/surgertc/surge/loadbot/stats"
 )
 
 func decode(t *testing.T, r *Report) map[string]any {
@@ -58,6 +61,8 @@ func TestJSONHasEveryDocumentedField(t *testing.T) {
 		"summary.layers.q", "summary.layers.h", "summary.layers.f", "summary.bitrate_kbps",
 		"summary.nacks_sent", "summary.plis_sent",
 		"summary.time_to_first_frame_ms.p50", "summary.time_to_first_frame_ms.p99",
+		"summary.time_to_top.ms.p50", "summary.time_to_top.ms.p99", "summary.time_to_top.ms.max",
+		"summary.time_to_top.reached", "summary.time_to_top.never",
 		"summary.sfu.cpu_cores", "summary.sfu.gomaxprocs", "summary.sfu.cpu_headroom_pct",
 		"summary.sfu.forward_latency_ms.p50", "summary.sfu.forward_latency_ms.p99",
 		"summary.sfu.dropped.slow_subscriber", "summary.sfu.scraped",
@@ -197,5 +202,46 @@ func TestProgressLine(t *testing.T) {
 	}
 	if strings.Contains(ProgressLine(Progress{SFUCPUCores: -1}), "-1") {
 		t.Error("an unscraped SFU must read n/a")
+	}
+}
+
+// The summary's time to top layer covers unshaped subscribers that got
+// video: one on f 1.5 s after its first frame, one never on f; a shaped
+// subscriber (expected to stay low) and a publisher do not count.
+func TestBuildTimeToTopLayer(t *testing.T) {
+	track := func(layers ...string) stats.Snapshot {
+		ts := stats.NewTrackStats(stats.KindVideo, 90000, stats.WithStart(start.Add(-100*time.Millisecond)))
+		for i, l := range layers {
+			ts.OnPacket(stats.PacketInfo{SequenceNumber: uint16(i), Timestamp: uint32(i) * 45000, Marker: true,
+				PayloadLen: 1000, Keyframe: true, KeyframeWidth: 320, KeyframeHeight: 180, Layer: l},
+				start.Add(time.Duration(i)*500*time.Millisecond))
+		}
+		ts.Finish(start.Add(3 * time.Second))
+		return ts.Snapshot()
+	}
+	in := sampleInput()
+	in.Rooms = []RoomInput{{Name: "r", Bots: []BotInput{
+		{ID: "pub", Publisher: true},
+		{ID: "late", Tracks: []stats.Snapshot{track("q", "q", "h", "f")}},
+		{ID: "never", Tracks: []stats.Snapshot{track("q", "h", "h")}},
+		{ID: "shaped", Shaped: true, Tracks: []stats.Snapshot{track("q", "q")}},
+	}}}
+	r := Build(in)
+	got := r.Summary.TimeToTop
+	if got.Reached != 1 || got.Never != 1 || !near(got.Ms.P50, 1500, 15) || !near(got.Ms.Max, 1500, 15) {
+		t.Fatalf("time to top = %+v, want 1 reached at 1500 ms and 1 never", got)
+	}
+	bots := decode(t, &r)["rooms"].([]any)[0].(map[string]any)["bots"].([]any)
+	late, never := bots[1].(map[string]any), bots[2].(map[string]any)
+	if v, ok := late["time_to_top_ms"].(float64); !ok || !near(v, 1500, 1) {
+		t.Errorf("late bot's row: time_to_top_ms %v", late["time_to_top_ms"])
+	}
+	if v, ok := never["time_to_top_ms"]; ok {
+		t.Errorf("a bot never on f has time_to_top_ms %v; want it absent", v)
+	}
+	for _, p := range []string{"summary.time_to_top.ms.p50", "summary.time_to_top.reached", "summary.time_to_top.never"} {
+		if _, ok := lookup(decode(t, &r), p); !ok {
+			t.Errorf("JSON lacks %s", p)
+		}
 	}
 }

@@ -44,6 +44,10 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(tw, "freezes\t%d\t%.1f s\t%.2f /min\n", s.Freezes.Count, s.Freezes.TotalS, s.Freezes.PerMin)
 	fmt.Fprintf(tw, "layers\tq %.0f %%\th %.0f %%\tf %.0f %%\n", s.Layers.Q*100, s.Layers.H*100, s.Layers.F*100)
 	fmt.Fprintf(tw, "media\t%.0f kbps/subscriber\tfirst frame p50 %.0f ms\tp99 %.0f ms\n", s.BitrateKbps, s.TimeToFirstFrameMs.P50, s.TimeToFirstFrameMs.P99)
+	if t := s.TimeToTop; t.Reached+t.Never > 0 {
+		fmt.Fprintf(tw, "top layer\t%d of %d unshaped subscribers on f\tafter first frame p50 %.0f ms\tp99 %.0f ms\tmax %.0f ms\n",
+			t.Reached, t.Reached+t.Never, t.Ms.P50, t.Ms.P99, t.Ms.Max)
+	}
 	if s.Redirects > 0 || s.Reconnects > 0 || s.MediaLostBots > 0 {
 		fmt.Fprintf(tw, "reconnects\t%d (%d bots)\tmedia gap p50 %.0f ms\tp99 %.0f ms\tmax %.0f ms\tmedia lost %d bots\tredirects %d\n",
 			s.Reconnects, s.ReconnectedBots, s.MediaGapMs.P50, s.MediaGapMs.P99, s.MediaGapMs.Max, s.MediaLostBots, s.Redirects)

@@ -60,6 +60,11 @@ type Snapshot struct {
 	// TimeToFirstFrame runs from the start (WithStart, SetStart or the
 	// first packet) to the first decoded frame; 0 if none was.
 	TimeToFirstFrame time.Duration
+	// ReachedTop is true once a keyframe of the top simulcast layer (f)
+	// arrived; TimeToTop runs from the first decoded frame to it (0 when
+	// the first frame was already on f).
+	ReachedTop bool
+	TimeToTop  time.Duration
 
 	FreezeCount    int
 	FreezeDuration time.Duration

@@ -109,6 +109,7 @@ type TrackStats struct {
 	width       int
 	height      int
 	layerSwitch uint64
+	topAt       time.Time // the first keyframe of the top layer (f)
 
 	nacks atomic.Uint64
 	plis  atomic.Uint64
@@ -300,6 +301,9 @@ func (s *TrackStats) updateLayer(p PacketInfo, now time.Time) {
 			s.layerSwitch++
 		}
 		s.layer = l
+		if l == LayerF && s.topAt.IsZero() {
+			s.topAt = now
+		}
 	}
 }
 
@@ -355,6 +359,9 @@ func (s *TrackStats) Snapshot() Snapshot {
 	snap.LayerTime = LayerTime{Q: s.layerTime[LayerQ], H: s.layerTime[LayerH], F: s.layerTime[LayerF]}
 	if !s.firstFrameAt.IsZero() {
 		snap.TimeToFirstFrame = s.firstFrameAt.Sub(s.start)
+		if !s.topAt.IsZero() {
+			snap.ReachedTop, snap.TimeToTop = true, max(0, s.topAt.Sub(s.firstFrameAt))
+		}
 	}
 	return snap
 }

@@ -285,3 +285,31 @@ func BenchmarkOnPacket(b *testing.B) {
 			KeyframeWidth: 1280, KeyframeHeight: 720, Layer: "f"}, now)
 	}
 }
+
+// Time to the top layer runs from the first frame to the first keyframe of
+// f; a track that never gets there has not reached it.
+func TestTimeToTopLayer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		layers  []string // a keyframe of each, 1 s apart
+		reached bool
+		want    time.Duration
+	}{
+		{"starts on f", []string{"f", "f"}, true, 0},
+		{"q then h then f", []string{"q", "h", "f", "h"}, true, 2 * time.Second},
+		{"f after a step down counts the first f", []string{"q", "f", "q", "f"}, true, time.Second},
+		{"never on f", []string{"q", "h", "q"}, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewTrackStats(KindVideo, 90000, WithStart(at(-200)))
+			for i, l := range tc.layers {
+				s.OnPacket(PacketInfo{SequenceNumber: uint16(i), Timestamp: uint32(i) * 90000, Marker: true,
+					PayloadLen: 1000, Keyframe: true, KeyframeWidth: 320, KeyframeHeight: 180, Layer: l}, at(float64(i)*1000))
+			}
+			snap := s.Snapshot()
+			if snap.ReachedTop != tc.reached || snap.TimeToTop != tc.want {
+				t.Fatalf("reached %v after %v, want %v after %v", snap.ReachedTop, snap.TimeToTop, tc.reached, tc.want)
+			}
+		})
+	}
+}
