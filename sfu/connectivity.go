@@ -22,14 +22,13 @@ import (
 // rather than block the writer that serves the whole room.
 const (
 	// Pion's controlling agent (the SFU, on subscriber connections) waits
-	// 1 s before it nominates a pair with a peer-reflexive end and 2 s for
-	// a relayed one, in case a better pair turns up. A relayed client, an
-	// ICE-TCP client (its active candidates are learned as prflx) or a
-	// browser hiding its host address behind mDNS paid that on every
-	// join; half a second still lets a direct path that answers within it
-	// win.
+	// 2 s before it nominates a relayed pair, in case a better pair turns
+	// up; a relayed client paid that on every join, and half a second
+	// still lets a direct path that answers within it win. Peer-reflexive
+	// pairs are nominated at once (rtc.go): a client's checks beating its
+	// candidates is the common case, not a worse path, and the best pair
+	// that has succeeded is still the one nominated.
 	relayAcceptanceWait = 500 * time.Millisecond
-	prflxAcceptanceWait = 500 * time.Millisecond
 
 	iceTCPFirstBindTimeout = 5 * time.Second
 	iceTCPWriteBuffer      = 512 << 10
@@ -54,7 +53,6 @@ func (s *Server) startConnectivity() ([]func(*webrtc.SettingEngine), error) {
 	tm := metrics.NewTURN(s.reg)
 	opts := []func(*webrtc.SettingEngine){func(se *webrtc.SettingEngine) {
 		se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
-		se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
 	}}
 	if addr := s.cfg.RTC.TCPAddr; addr != "" {
 		ln, err := net.Listen("tcp", addr)
