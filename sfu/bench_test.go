@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/simulcast"
 )
 
 // The benchmarks here drive the SFU's own packet path without a network:
@@ -94,7 +95,7 @@ func newFanout(tb testing.TB, n int) *fanout {
 	r := &Receiver{
 		id: "TR_bench", pub: pub, kind: webrtc.RTPCodecTypeVideo, mk: metrics.KindVideo,
 		codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
-		absID: pubAbsID, vp8: true, m: m, cfg: cfg.Forward,
+		absID: pubAbsID, payloads: simulcast.VP8{}, m: m, cfg: cfg.Forward,
 	}
 	empty := []*DownTrack{}
 	r.downs.Store(&empty)
