@@ -63,6 +63,8 @@ type upLayer struct {
 	lastKeyframe atomic.Int64 // unix nanos
 
 	meter rateMeter // guarded by Receiver.statsMu
+
+	fan fanoutWorkers // the read loop's
 }
 
 // layerLiveFor is how long a layer may be silent before it counts as gone
@@ -122,6 +124,8 @@ func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error
 		return signal.Errorf(signal.CodeBadRequest, "unknown simulcast rid %q: use q, h and f", track.RID())
 	}
 	ul := &upLayer{track: track, ssrc: uint32(track.SSRC()), cache: newPacketCache(r.cfg.PacketCacheSize)}
+	ul.fan = fanoutWorkers{n: resolveFanoutWorkers(r.cfg.FanoutWorkers), threshold: r.cfg.FanoutThreshold,
+		newBatch: r.pub.srv.batch, room: r.pub.room.name, track: r.id}
 	r.mu.Lock()
 	if r.layers[l] != nil {
 		r.mu.Unlock()
@@ -148,6 +152,7 @@ func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error
 
 // readLoop is the hot path: read into a reused buffer, cache, fan out.
 func (r *Receiver) readLoop(layer int, ul *upLayer) {
+	defer ul.fan.stop()
 	buf := make([]byte, maxPacketSize)
 	var pkt rtp.Packet
 	for {
@@ -198,8 +203,10 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, 
 		return
 	}
 	b := r.pub.srv.batch()
-	for _, d := range downs {
-		d.writeRTP(layer, pkt, m, abs, now, b)
+	if j := (fanJob{layer: layer, pkt: pkt, meta: m, abs: abs, now: now, downs: downs}); ul.fan.split(len(downs)) {
+		ul.fan.run(j, b)
+	} else {
+		j.write(0, len(downs), b)
 	}
 	b.flush()
 	putBatch(b)
