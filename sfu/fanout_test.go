@@ -19,31 +19,31 @@ import (
 // benchWire is the fast send path of a real subscriber for the fan-out
 // benchmarks: every DownTrack seals with its own AEAD_AES_128_GCM keys (what
 // Chromium negotiates) into the batch, and the batch goes out with sendmmsg
-// on a loopback UDP socket to a sink that nobody reads (the kernel drops what
-// overflows it; the send side's cost is all there).
+// on one loopback UDP socket, as the media socket does, to a socket per
+// subscriber that nobody reads (the kernel drops what overflows it; the
+// send side's cost is all there). One sink for all would make the kernel
+// serialise the deliveries on its lock, which no real room does.
 type benchWire struct {
 	sock    *sendSocket
-	to      *dest
 	workers int
 }
 
 func newBenchWire(tb testing.TB, workers int) *benchWire {
 	tb.Helper()
-	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	sock, err := newSendSocket(loopbackUDP(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return &benchWire{sock: sock, workers: workers}
+}
+
+func loopbackUDP(tb testing.TB) *net.UDPConn {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { conn.Close(); sink.Close() })
-	sock, err := newSendSocket(conn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	to := newDest(netip.MustParseAddrPort(sink.LocalAddr().String()))
-	return &benchWire{sock: sock, to: to, workers: workers}
+	tb.Cleanup(func() { c.Close() })
+	return c
 }
 
 // downlink is one subscriber's send side with its own SRTP keys.
@@ -54,7 +54,8 @@ func (w *benchWire) downlink(tb testing.TB, srv *Server) *downlink {
 	for i := range key {
 		key[i] = byte(i + len(tb.Name()))
 	}
-	dl.route.Store(&route{to: w.to, profile: p, key: key, salt: salt})
+	to := newDest(netip.MustParseAddrPort(loopbackUDP(tb).LocalAddr().String()))
+	dl.route.Store(&route{to: to, profile: p, key: key, salt: salt})
 	return dl
 }
 
