@@ -176,8 +176,8 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// writeRTP forwards one upstream packet, described by m, into b. It never blocks on the
-// network: the fast path seals the packet into the batch, which the
+// writeRTP forwards one upstream packet, described by m, into b. It never
+// blocks on the network: the fast path seals the packet into the batch, which the
 // fan-out sends with one syscall; the fallback is an SRTP encrypt and a
 // non-blocking UDP send. A slow or vanished subscriber costs the others
 // nothing; a failed write is counted and dropped.
