@@ -28,15 +28,15 @@ type mmsghdr struct {
 }
 
 type batchPlatform struct {
-	msgs  [batchSize]mmsghdr
-	iovs  [batchSize]unix.Iovec
-	sent  int
-	write func(fd uintptr) bool // b.writeMsgs, bound once: no closure per send
+	msgs    [batchSize]mmsghdr
+	iovs    [batchSize]unix.Iovec
+	sent    int
+	control func(fd uintptr) // b.writeMsgs, bound once: no closure per send
 }
 
 func newBatch() *batch {
 	b := &batch{}
-	b.plat.write = b.writeMsgs
+	b.plat.control = b.writeMsgs
 	return b
 }
 
@@ -85,7 +85,12 @@ func (b *batch) send() int {
 		h.Control, h.Controllen, h.Flags = nil, 0, 0
 	}
 	b.plat.sent = 0
-	if err := b.sock.sys.raw.Write(b.plat.write); err != nil {
+	// Control, not Write: Write holds the socket's write lock for the
+	// whole syscall, which serialises the fan-out workers' batches on the
+	// one media socket. The send never waits for the poller (MSG_DONTWAIT,
+	// a full buffer drops), so the lock buys nothing, and the kernel takes
+	// concurrent sendmmsg on a UDP socket.
+	if err := b.sock.sys.raw.Control(b.plat.control); err != nil {
 		for i := b.plat.sent; i < b.n; i++ {
 			b.slots[i].failed = true
 		}
@@ -99,7 +104,7 @@ func (b *batch) send() int {
 	return sent
 }
 
-func (b *batch) writeMsgs(fd uintptr) bool {
+func (b *batch) writeMsgs(fd uintptr) {
 	for b.plat.sent < b.n {
 		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.plat.msgs[b.plat.sent])), uintptr(b.n-b.plat.sent), unix.MSG_DONTWAIT, 0, 0)
 		if errno == unix.EINTR {
@@ -114,5 +119,4 @@ func (b *batch) writeMsgs(fd uintptr) bool {
 		}
 		b.plat.sent += int(n)
 	}
-	return true
 }

@@ -108,6 +108,14 @@ type ForwardConfig struct {
 	// RTXShare caps one subscriber's retransmitted bytes at this fraction
 	// of the media bytes it is sent; NACKs beyond it go unanswered.
 	RTXShare float64 `mapstructure:"rtx_share"`
+	// FanoutThreshold is the number of subscribers of one track from which
+	// its packets are written by FanoutWorkers goroutines in parallel
+	// rather than by its read loop alone.
+	FanoutThreshold int `mapstructure:"fanout_threshold"`
+	// FanoutWorkers is how many worker goroutines help each read loop of
+	// a track that reaches FanoutThreshold. -1 picks GOMAXPROCS-1 when
+	// there are more than two cores, else 0; 0 always fans out serially.
+	FanoutWorkers int `mapstructure:"fanout_workers"`
 }
 
 // AdminConfig secures the admin listener.
@@ -199,6 +207,8 @@ func DefaultConfig() Config {
 			PLIThrottle:     500 * time.Millisecond,
 			NACKMaxAge:      time.Second,
 			RTXShare:        0.2,
+			FanoutThreshold: 64,
+			FanoutWorkers:   -1,
 		},
 		Peer: PeerConfig{
 			MaxSignalPerSecond: 50,
@@ -259,6 +269,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Admin.Token == "" && !isLoopback(c.AdminAddr) {
 		return fmt.Errorf("%w: admin_addr=%s is not loopback; set admin.token (SURGE_ADMIN_TOKEN) so that metrics and pprof need it", ErrConfig, c.AdminAddr)
+	}
+	if c.Forward.FanoutThreshold < 1 || c.Forward.FanoutWorkers < -1 {
+		return fmt.Errorf("%w: forward.fanout_threshold must be at least 1, forward.fanout_workers at least -1 (-1: GOMAXPROCS-1 above two cores)", ErrConfig)
 	}
 	if c.Forward.PacketCacheSize < 64 {
 		return fmt.Errorf("%w: forward.packet_cache_size must be at least 64", ErrConfig)

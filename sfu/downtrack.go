@@ -70,6 +70,7 @@ type DownTrack struct {
 	plain   [maxPacketSize + 16]byte // the packet marshalled before sealing
 	rtxBuf  [maxPacketSize]byte
 	rtxPkt  rtp.Packet
+	rtxMeta simulcast.Meta
 	srtp    *srtpfast.Context // the fast path's sealer, for route srtpFor
 	srtpFor *route
 	rtx     rtxBudget    // bounds what this subscriber's NACKs cost (retransmit)
@@ -94,9 +95,9 @@ func newDownTrack(r *Receiver, sub *Participant) *DownTrack {
 		receiver: r,
 		sub:      sub,
 		m:        r.m,
-		// Only VP8 is parsed for keyframes and picture IDs; other codecs
-		// (H.264) are forwarded as one layer from the first packet.
-		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.vp8),
+		// Only VP8 switches layers; other codecs (H.264) are forwarded
+		// as one layer from the first packet.
+		fwd:      simulcast.NewForwarder(sub.srv.cfg.Simulcast, r.codec.ClockRate, r.payloads),
 		selector: simulcast.NewSelector(sub.srv.cfg.Simulcast),
 		dl:       sub.dl,
 		rtx:      newRTXBudget(sub.srv.cfg.Forward.RTXShare),
@@ -175,17 +176,17 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// writeRTP forwards one upstream packet into b. It never blocks on the
-// network: the fast path seals the packet into the batch, which the
+// writeRTP forwards one upstream packet, described by m, into b. It never
+// blocks on the network: the fast path seals the packet into the batch, which the
 // fan-out sends with one syscall; the fallback is an SRTP encrypt and a
 // non-blocking UDP send. A slow or vanished subscriber costs the others
 // nothing; a failed write is counted and dropped.
-func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, abs []byte, now time.Time, b *batch) {
+func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, m *simulcast.Meta, abs []byte, now time.Time, b *batch) {
 	if !d.bound.Load() {
 		return
 	}
 	d.mu.Lock()
-	out, v := d.fwd.Accept(layer, &pkt.Header, pkt.Payload, now, d.scratch[:])
+	out, v := d.fwd.Accept(layer, &pkt.Header, pkt.Payload, m, now, d.scratch[:])
 	if v != simulcast.Forward {
 		paused := d.fwd.CurrentLayer() == simulcast.LayerPaused
 		d.mu.Unlock()
@@ -380,12 +381,12 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
 		return
 	}
-	n := d.receiver.loadPacket(layer, inSeq, d.rtxBuf[:], now.Add(-d.receiver.cfg.NACKMaxAge).UnixNano())
+	n := d.receiver.loadPacket(layer, inSeq, d.rtxBuf[:], &d.rtxMeta, now.Add(-d.receiver.cfg.NACKMaxAge).UnixNano())
 	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
 		return
 	}
-	out, ok := d.fwd.RewriteRetransmission(outSeq, &d.rtxPkt.Header, d.rtxPkt.Payload, d.scratch[:])
+	out, ok := d.fwd.RewriteRetransmission(outSeq, &d.rtxPkt.Header, d.rtxPkt.Payload, &d.rtxMeta, d.scratch[:])
 	if !ok {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
 		return

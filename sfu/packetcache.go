@@ -1,6 +1,10 @@
 package sfu
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/surgertc/surge/simulcast"
+)
 
 // maxPacketSize bounds what the cache keeps per packet; larger packets are
 // not cached (and so cannot be retransmitted). Media over UDP on the public
@@ -12,6 +16,9 @@ const maxPacketSize = 1500
 // copy: one cache per upstream track, shared by all its subscribers. Slots are
 // indexed by sequence number; a slot remembers which sequence number it holds,
 // so a lookup of an evicted packet misses instead of returning a newer one.
+//
+// A slot keeps the packet's Meta beside its bytes, so that a retransmission
+// is rewritten from the parse made on arrival, not from a second one.
 //
 // One goroutine (the layer's read loop) stores; the subscribers' RTCP
 // goroutines load. The lock is held only for a copy.
@@ -25,6 +32,7 @@ type cacheSlot struct {
 	seq     uint16
 	n       int   // 0 = empty
 	arrival int64 // unix nanos
+	meta    simulcast.Meta
 	bytes   [maxPacketSize]byte
 }
 
@@ -38,9 +46,9 @@ func newPacketCache(size int) *packetCache {
 	return &packetCache{mask: uint16(n - 1), slots: make([]cacheSlot, n)}
 }
 
-// store copies pkt (a whole RTP packet) that arrived at arrival (unix nanos)
-// into the slot for seq.
-func (c *packetCache) store(seq uint16, pkt []byte, arrival int64) {
+// store copies pkt (a whole RTP packet, described by m) that arrived at
+// arrival (unix nanos) into the slot for seq.
+func (c *packetCache) store(seq uint16, pkt []byte, m *simulcast.Meta, arrival int64) {
 	if len(pkt) > maxPacketSize {
 		return
 	}
@@ -48,20 +56,22 @@ func (c *packetCache) store(seq uint16, pkt []byte, arrival int64) {
 	s := &c.slots[seq&c.mask]
 	s.seq = seq
 	s.arrival = arrival
+	s.meta = *m
 	s.n = copy(s.bytes[:], pkt)
 	c.mu.Unlock()
 }
 
-// load copies the packet with sequence number seq into dst and returns its
-// length, or 0 when the packet is not (or no longer) cached or arrived
+// load copies the packet with sequence number seq into dst and its Meta
+// into m, and returns its length, or 0 when the packet is not (or no longer) cached or arrived
 // before notBefore (unix nanos): a retransmission that late is useless to
 // the decoder and only adds to the congestion that lost it.
-func (c *packetCache) load(seq uint16, dst []byte, notBefore int64) int {
+func (c *packetCache) load(seq uint16, dst []byte, m *simulcast.Meta, notBefore int64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := &c.slots[seq&c.mask]
 	if s.n == 0 || s.seq != seq || len(dst) < s.n || s.arrival < notBefore {
 		return 0
 	}
+	*m = s.meta
 	return copy(dst, s.bytes[:s.n])
 }

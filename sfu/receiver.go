@@ -3,7 +3,6 @@ package sfu
 import (
 	"errors"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +29,11 @@ type Receiver struct {
 	mk    metrics.Kind
 	codec webrtc.RTPCodecCapability
 	absID uint8 // publisher's abs-capture-time extension ID, 0 = none
-	vp8   bool
-	m     *metrics.SFU
-	cfg   ForwardConfig
+	// payloads parses each packet once, on arrival, and rewrites it for
+	// every DownTrack.
+	payloads simulcast.Codec
+	m        *metrics.SFU
+	cfg      ForwardConfig
 
 	mu     sync.Mutex // guards layers and downs writes
 	layers [maxLayers]*upLayer
@@ -52,7 +53,8 @@ type upLayer struct {
 	track   *webrtc.TrackRemote
 	ssrc    uint32
 	cache   *packetCache
-	lastPLI atomic.Int64 // unix nanos of the last keyframe request sent upstream
+	lastPLI atomic.Int64   // unix nanos of the last keyframe request sent upstream
+	meta    simulcast.Meta // the packet being forwarded; the read loop's
 
 	// Written by the layer's read loop, read by subscribers' controllers.
 	bytes        atomic.Uint64
@@ -61,6 +63,8 @@ type upLayer struct {
 	lastKeyframe atomic.Int64 // unix nanos
 
 	meter rateMeter // guarded by Receiver.statsMu
+
+	fan fanoutWorkers // the read loop's
 }
 
 // layerLiveFor is how long a layer may be silent before it counts as gone
@@ -80,7 +84,7 @@ func newReceiver(id string, pub *Participant, track *webrtc.TrackRemote, recv *w
 	if r.kind == webrtc.RTPCodecTypeAudio {
 		r.mk = metrics.KindAudio
 	}
-	r.vp8 = strings.EqualFold(r.codec.MimeType, webrtc.MimeTypeVP8)
+	r.payloads = simulcast.CodecFor(r.codec.MimeType)
 	for _, e := range recv.GetParameters().HeaderExtensions {
 		if e.URI == uriAbsCaptureTime {
 			r.absID = uint8(e.ID)
@@ -120,6 +124,8 @@ func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error
 		return signal.Errorf(signal.CodeBadRequest, "unknown simulcast rid %q: use q, h and f", track.RID())
 	}
 	ul := &upLayer{track: track, ssrc: uint32(track.SSRC()), cache: newPacketCache(r.cfg.PacketCacheSize)}
+	ul.fan = fanoutWorkers{n: resolveFanoutWorkers(r.cfg.FanoutWorkers), threshold: r.cfg.FanoutThreshold,
+		newBatch: r.pub.srv.batch, room: r.pub.room.name, track: r.id}
 	r.mu.Lock()
 	if r.layers[l] != nil {
 		r.mu.Unlock()
@@ -146,6 +152,7 @@ func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error
 
 // readLoop is the hot path: read into a reused buffer, cache, fan out.
 func (r *Receiver) readLoop(layer int, ul *upLayer) {
+	defer ul.fan.stop()
 	buf := make([]byte, maxPacketSize)
 	var pkt rtp.Packet
 	for {
@@ -163,12 +170,16 @@ func (r *Receiver) readLoop(layer int, ul *upLayer) {
 // forward handles one upstream packet; split out of readLoop so benchmarks
 // can drive the fan-out without a network.
 func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, now time.Time) {
-	if err := pkt.Unmarshal(raw); err != nil {
+	// Parsed once here; the DownTracks read the Meta and never the
+	// payload's descriptor. A payload the codec cannot describe is
+	// dropped for everyone at once (and never cached: no NACK can get it).
+	m := &ul.meta
+	if err := pkt.Unmarshal(raw); err != nil || r.payloads.Parse(&pkt.Header, pkt.Payload, m) != nil {
 		r.m.Dropped(metrics.DropMalformed).Inc()
 		return
 	}
 	r.m.Received(r.mk, len(raw))
-	ul.cache.store(pkt.SequenceNumber, raw, now.UnixNano())
+	ul.cache.store(pkt.SequenceNumber, raw, m, now.UnixNano())
 	// Padding is neither the layer's cost nor a sign of life: a browser
 	// whose uplink is short stops encoding a layer but keeps sending
 	// padding on it, and a layer kept live by padding would hold its
@@ -180,7 +191,7 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, 
 	if pkt.Marker {
 		ul.frames.Add(1)
 	}
-	if r.vp8 && simulcast.IsKeyframeStart(pkt.Payload) {
+	if m.Keyframe {
 		ul.lastKeyframe.Store(now.UnixNano())
 	}
 	var abs []byte
@@ -192,8 +203,10 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, 
 		return
 	}
 	b := r.pub.srv.batch()
-	for _, d := range downs {
-		d.writeRTP(layer, pkt, abs, now, b)
+	if j := (fanJob{layer: layer, pkt: pkt, meta: m, abs: abs, now: now, downs: downs}); ul.fan.split(len(downs)) {
+		ul.fan.run(j, b)
+	} else {
+		j.write(0, len(downs), b)
 	}
 	b.flush()
 	putBatch(b)
@@ -201,8 +214,8 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, 
 }
 
 // loadPacket copies a cached upstream packet that arrived after notBefore
-// (unix nanos) into dst.
-func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte, notBefore int64) int {
+// (unix nanos) into dst, and its Meta into m.
+func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte, m *simulcast.Meta, notBefore int64) int {
 	if layer < 0 || layer >= maxLayers {
 		return 0
 	}
@@ -212,7 +225,7 @@ func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte, notBefore int64
 	if ul == nil {
 		return 0
 	}
-	return ul.cache.load(seq, dst, notBefore)
+	return ul.cache.load(seq, dst, m, notBefore)
 }
 
 // requestKeyframe sends a PLI upstream for layer, at most once per

@@ -8,22 +8,28 @@ import (
 )
 
 func benchForwarder(b *testing.B, wide, switched bool) {
-	f := NewForwarder(DefaultConfig(), 90000, true)
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
 	dst := make([]byte, 1500)
 	buf := make([]byte, 1500)
 	hdr := rtp.Header{SequenceNumber: 1, Timestamp: 1000, SSRC: 1}
 	now := t0
 	f.SetTarget(0, now)
-	f.Accept(0, &hdr, vp8Packet(buf, true, true, wide, 1, 1, 1100), now, dst)
+	accept(f, 0, &hdr, vp8Packet(buf, true, true, wide, 1, 1, 1100), now, dst)
 	if switched {
 		// A switch leaves non-zero picture ID offsets: every packet
 		// after it needs the copy into dst.
 		f.SetTarget(1, now)
 		h1 := rtp.Header{SequenceNumber: 9000, Timestamp: 77}
-		f.Accept(1, &h1, vp8Packet(buf, true, true, wide, 500, 9, 1100), now, dst)
+		accept(f, 1, &h1, vp8Packet(buf, true, true, wide, 500, 9, 1100), now, dst)
 		hdr = h1
 	}
 	payload := vp8Packet(buf, false, false, wide, 501, 9, 1100)
+	// The Receiver parses once per packet; what each subscriber pays is
+	// Accept (BenchmarkCodecParse has the parse).
+	var m Meta
+	if err := f.codec.Parse(&hdr, payload, &m); err != nil {
+		b.Fatal(err)
+	}
 	layer := f.CurrentLayer()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -33,7 +39,7 @@ func benchForwarder(b *testing.B, wide, switched bool) {
 			hdr.Timestamp += 3000
 			now = now.Add(33 * time.Millisecond)
 		}
-		if _, v := f.Accept(layer, &hdr, payload, now, dst); v != Forward {
+		if _, v := f.Accept(layer, &hdr, payload, &m, now, dst); v != Forward {
 			b.Fatal(v)
 		}
 	}
@@ -44,18 +50,45 @@ func BenchmarkForwarderAccept(b *testing.B) {
 	b.Run("vp8_rewrite_after_switch", func(b *testing.B) { benchForwarder(b, true, true) })
 	b.Run("vp8_rewrite_7bit_pid", func(b *testing.B) { benchForwarder(b, false, false) })
 	b.Run("audio", func(b *testing.B) {
-		f := NewForwarder(DefaultConfig(), 48000, false)
+		f := NewForwarder(DefaultConfig(), 48000, Passthrough{})
 		hdr := rtp.Header{}
 		payload := make([]byte, 100)
+		var m Meta
+		_ = Passthrough{}.Parse(&hdr, payload, &m)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			hdr.SequenceNumber++
 			hdr.Timestamp += 960
-			if _, v := f.Accept(0, &hdr, payload, t0, nil); v != Forward {
+			if _, v := f.Accept(0, &hdr, payload, &m, t0, nil); v != Forward {
 				b.Fatal(v)
 			}
 		}
 	})
+}
+
+// BenchmarkCodecParse is the once-per-packet cost the Receiver pays before
+// the fan-out, whatever the number of subscribers.
+func BenchmarkCodecParse(b *testing.B) {
+	hdr := rtp.Header{Marker: true}
+	for _, c := range []struct {
+		name    string
+		codec   Codec
+		payload []byte
+	}{
+		{"vp8_keyframe", VP8{}, vp8Packet(nil, true, true, true, 300, 9, 1100)},
+		{"vp8_interframe", VP8{}, vp8Packet(nil, false, false, true, 301, 9, 1100)},
+		{"passthrough", Passthrough{}, make([]byte, 100)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var m Meta
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := c.codec.Parse(&hdr, c.payload, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 func BenchmarkSelectorDecide(b *testing.B) {

@@ -18,7 +18,7 @@ const (
 	DropWaitKeyframe                // target layer, but its keyframe has not started yet
 	DropTooOld                      // late beyond the history, or before the current switch
 	DropDuplicate                   // that output slot was already sent
-	DropInvalid                     // unparseable VP8 payload, or dst too small
+	DropInvalid                     // the payload cannot be rewritten into dst
 	NumVerdicts
 )
 
@@ -50,14 +50,17 @@ type Output struct {
 }
 
 // Forwarder rewrites the packets of one DownTrack: it picks the packets of
-// the layer being forwarded, switches layers at keyframes, and makes the
-// result look like one continuous stream (sequence numbers, timestamps and
-// VP8 picture IDs). It belongs to the goroutine that forwards the track's
-// packets; it has no locks and Accept does not allocate.
+// the layer being forwarded, switches layers at switch points (keyframes),
+// and makes the result look like one continuous stream (sequence numbers,
+// timestamps and picture IDs). It decides from each packet's Meta, parsed
+// once by the caller, and rewrites payloads through its Codec. It belongs
+// to the goroutine that forwards the track's packets; it has no locks and
+// Accept does not allocate.
 type Forwarder struct {
 	cfg       Config
 	clockRate uint32
-	video     bool
+	codec     Codec
+	video     bool // codec.Layered(): layers, keyframe requests, padding
 
 	current, target int
 	targetAt        time.Time
@@ -79,13 +82,13 @@ type Forwarder struct {
 	hist history
 }
 
-// NewForwarder returns a paused Forwarder. clockRate is the codec's RTP
-// clock (90000 for video). video means VP8: switches wait for keyframes and
-// picture IDs are rewritten. An audio Forwarder has the single layer 0 and
-// forwards from the first packet.
-func NewForwarder(cfg Config, clockRate uint32, video bool) *Forwarder {
-	f := &Forwarder{cfg: cfg, clockRate: clockRate, video: video, current: LayerPaused, target: LayerPaused}
-	if !video {
+// NewForwarder returns a paused Forwarder for a track of codec. clockRate
+// is the codec's RTP clock (90000 for video). A layered codec (VP8) waits
+// for a target layer and switches at keyframes; any other (audio, H.264)
+// has the single layer 0 and forwards from the first packet.
+func NewForwarder(cfg Config, clockRate uint32, codec Codec) *Forwarder {
+	f := &Forwarder{cfg: cfg, clockRate: clockRate, codec: codec, video: codec.Layered(), current: LayerPaused, target: LayerPaused}
+	if !f.video {
 		f.target = 0
 	}
 	return f
@@ -137,27 +140,19 @@ func (f *Forwarder) KeyframeRequest(now time.Time) (layer int, ok bool) {
 	return f.target, true
 }
 
-// Accept decides about one incoming packet of layer. hdr and payload are
-// only read (other DownTracks share them); a rewritten payload goes into
-// dst, which should hold 1500 bytes.
-func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.Time, dst []byte) (out Output, v Verdict) {
-	var d VP8Descriptor
-	// Padding-only packets (bandwidth probes; Chromium sends them on the
-	// media SSRC when RTX is not negotiated) have no descriptor. They are
-	// forwarded: dropping one would leave a gap in the sequence numbers
-	// that every subscriber counts as loss and NACKs.
-	padding := f.video && len(payload) == 0
-	if f.video && !padding && d.Unmarshal(payload) != nil {
-		return out, DropInvalid
-	}
+// Accept decides about one incoming packet of layer, described by m (the
+// codec's Parse of it). hdr, payload and m are only read (other DownTracks
+// share them); a rewritten payload goes into dst, which should hold 1500
+// bytes.
+func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, now time.Time, dst []byte) (out Output, v Verdict) {
 	if layer == f.target && f.target != f.current && f.target >= 0 {
-		if f.video && !d.Keyframe {
+		if !m.SwitchPoint {
 			if f.current < 0 {
 				return out, DropWaitKeyframe
 			}
 		} else {
 			out.Switched, out.From, out.To, out.SwitchDelay = true, f.current, layer, now.Sub(f.targetAt)
-			f.open(layer, hdr, &d, now)
+			f.open(layer, hdr, m, now)
 		}
 	}
 	if f.current < 0 {
@@ -207,12 +202,10 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.
 	out.Timestamp = hdr.Timestamp + g.tsOff
 	out.Marker = hdr.Marker
 	out.Payload = payload
-	var pid uint16
-	var tl0 uint8
-	if f.video && !padding {
-		pid, tl0 = f.vp8Out(g, &d)
-		p, ok := rewrite(&d, payload, dst, pid, tl0)
-		if !ok {
+	pid, tl0 := f.numbering(g, m)
+	if !m.Padding {
+		p, err := f.codec.Rewrite(dst, payload, m, pid, tl0)
+		if err != nil {
 			return Output{}, DropInvalid
 		}
 		out.Payload = p
@@ -226,11 +219,11 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, now time.
 		if int32(out.Timestamp-f.lastTS) > 0 || out.Switched {
 			f.lastTS, f.lastTSAt = out.Timestamp, now
 		}
-		if f.video && d.I {
-			g.pidRefIn, g.pidRefOut = d.PictureID, pid
+		if m.HasPictureID {
+			g.pidRefIn, g.pidRefOut = m.PictureID, pid
 			f.lastPID, f.hasPID = pid, true
 		}
-		if f.video && d.L {
+		if m.HasTL0PICIDX {
 			f.lastTL0, f.hasTL0 = tl0, true
 		}
 		if f.pausing && hdr.Marker {
@@ -264,9 +257,9 @@ func (f *Forwarder) Padding(n int) (first uint16, ts uint32, ok bool) {
 	return first, f.lastTS, true
 }
 
-// open starts a segment on layer at the keyframe in hdr, continuing the
+// open starts a segment on layer at the switch point in hdr, continuing the
 // output where the previous segment left off.
-func (f *Forwarder) open(layer int, hdr *rtp.Header, d *VP8Descriptor, now time.Time) {
+func (f *Forwarder) open(layer int, hdr *rtp.Header, m *Meta, now time.Time) {
 	g := f.hist.open()
 	g.layer = int8(layer)
 	g.startIn, g.highIn, g.highInTS = hdr.SequenceNumber, hdr.SequenceNumber, hdr.Timestamp
@@ -294,38 +287,28 @@ func (f *Forwarder) open(layer int, hdr *rtp.Header, d *VP8Descriptor, now time.
 	}
 	g.highOut = g.startOut - 1 // Accept moves it onto the keyframe
 	g.highIn = hdr.SequenceNumber - 1
-	if d.I {
-		g.pidRefIn, g.pidRefOut = d.PictureID, d.PictureID
+	if m.HasPictureID {
+		g.pidRefIn, g.pidRefOut = m.PictureID, m.PictureID
 		if f.hasPID {
 			g.pidRefOut = (f.lastPID + 1) & 0x7fff
 		}
 	}
-	if d.L && f.hasTL0 {
-		g.tl0Off = f.lastTL0 + 1 - d.TL0PICIDX
+	if m.HasTL0PICIDX && f.hasTL0 {
+		g.tl0Off = f.lastTL0 + 1 - m.TL0PICIDX
 	}
 	f.current, f.pausing = layer, false
 }
 
-// vp8Out is the picture ID and TL0PICIDX to send for d in segment g.
-func (f *Forwarder) vp8Out(g *segment, d *VP8Descriptor) (uint16, uint8) {
-	var pid uint16
-	if d.I {
-		pid = g.mapPID(d.PictureID, d.PictureID15)
+// numbering is the picture ID and TL0PICIDX to send for m in segment g
+// (zero for fields m does not carry).
+func (f *Forwarder) numbering(g *segment, m *Meta) (pid uint16, tl0 uint8) {
+	if m.HasPictureID {
+		pid = g.mapPID(m.PictureID, m.PictureIDBits == 15)
 	}
-	return pid, d.TL0PICIDX + g.tl0Off
-}
-
-// rewrite returns the payload to send: the input itself when the descriptor
-// already says what the output must say, else a rewritten copy in dst.
-func rewrite(d *VP8Descriptor, payload, dst []byte, pid uint16, tl0 uint8) ([]byte, bool) {
-	if (!d.I || (d.PictureID15 && d.PictureID == pid)) && (!d.L || d.TL0PICIDX == tl0) {
-		return payload, true
+	if m.HasTL0PICIDX {
+		tl0 = m.TL0PICIDX + g.tl0Off
 	}
-	n, err := RewriteVP8(dst, payload, d, pid, tl0)
-	if err != nil {
-		return nil, false
-	}
-	return dst[:n], true
+	return pid, tl0
 }
 
 // Retransmission maps an output sequence number from a NACK to the input
@@ -346,16 +329,13 @@ func (f *Forwarder) Retransmission(outSeq uint16) (layer int, inSeq uint16, ok b
 	return int(g.layer), outSeq - g.seqOff, true
 }
 
-// RewriteRetransmission rewrites the cached input packet (hdr, payload) for
-// outSeq exactly as it was sent the first time. It reports false when outSeq
-// is unknown or hdr is not the packet Retransmission named.
-func (f *Forwarder) RewriteRetransmission(outSeq uint16, hdr *rtp.Header, payload []byte, dst []byte) (Output, bool) {
+// RewriteRetransmission rewrites the cached input packet (hdr, payload,
+// described by m) for outSeq exactly as it was sent the first time. It
+// reports false when outSeq is unknown or hdr is not the packet
+// Retransmission named.
+func (f *Forwarder) RewriteRetransmission(outSeq uint16, hdr *rtp.Header, payload []byte, m *Meta, dst []byte) (Output, bool) {
 	ext, ok := extend(f.highOut, outSeq)
 	if !ok || !f.started {
-		return Output{}, false
-	}
-	var d VP8Descriptor
-	if f.video && d.Unmarshal(payload) != nil {
 		return Output{}, false
 	}
 	s := f.hist.slot(ext)
@@ -367,19 +347,15 @@ func (f *Forwarder) RewriteRetransmission(outSeq uint16, hdr *rtp.Header, payloa
 		if g == nil || hdr.SequenceNumber != outSeq-g.seqOff {
 			return Output{}, false
 		}
-		var pid uint16
-		var tl0 uint8
-		if f.video {
-			pid, tl0 = f.vp8Out(g, &d)
-		}
+		pid, tl0 := f.numbering(g, m)
 		*s = sent{ext: ext, ts: hdr.Timestamp + g.tsOff, inSeq: hdr.SequenceNumber, pid: pid, tl0: tl0, layer: g.layer}
 	} else if s.inSeq != hdr.SequenceNumber {
 		return Output{}, false
 	}
 	out := Output{SequenceNumber: outSeq, Timestamp: s.ts, Marker: hdr.Marker, Payload: payload}
-	if f.video {
-		p, ok := rewrite(&d, payload, dst, s.pid, s.tl0)
-		if !ok {
+	if !m.Padding {
+		p, err := f.codec.Rewrite(dst, payload, m, s.pid, s.tl0)
+		if err != nil {
 			return Output{}, false
 		}
 		out.Payload = p

@@ -73,7 +73,7 @@ func TestForwarderProperties(t *testing.T) {
 func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 	rng := rand.New(rand.NewSource(seed))
 	cfg := DefaultConfig()
-	f := NewForwarder(cfg, 90000, true)
+	f := NewForwarder(cfg, 90000, VP8{})
 	streams := make([]*stream, NumLayers)
 	for l := range streams {
 		streams[l] = &stream{layer: l, seq: uint16(rng.Intn(65536)), ts: rng.Uint32(), pid: uint16(rng.Intn(0x8000)),
@@ -137,7 +137,7 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 			}
 		}
 		for _, p := range batch {
-			out, v := f.Accept(p.layer, &p.hdr, p.payload, now, dst)
+			out, v := accept(f, p.layer, &p.hdr, p.payload, now, dst)
 			verdicts[v]++
 			if v != Forward {
 				sawPaused = sawPaused || f.CurrentLayer() < 0
@@ -246,7 +246,7 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 			if !ok {
 				continue
 			}
-			out, ok := f.RewriteRetransmission(uint16(ext), &p.hdr, p.payload, dst)
+			out, ok := rewriteRetransmission(f, uint16(ext), &p.hdr, p.payload, dst)
 			if !ok {
 				t.Fatalf("seed %d: gap %d maps to %d/%d but does not rewrite", seed, uint16(ext), l, inSeq)
 			}
@@ -268,7 +268,7 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 			if !ok || l != rec.layer || inSeq != rec.in.hdr.SequenceNumber {
 				t.Fatalf("seed %d: Retransmission(%d) = %d %d %v, want %d %d", seed, uint16(ext), l, inSeq, ok, rec.layer, rec.in.hdr.SequenceNumber)
 			}
-			out, ok := f.RewriteRetransmission(uint16(ext), &rec.in.hdr, rec.in.payload, dst)
+			out, ok := rewriteRetransmission(f, uint16(ext), &rec.in.hdr, rec.in.payload, dst)
 			if !ok || out.SequenceNumber != rec.out.SequenceNumber || out.Timestamp != rec.out.Timestamp ||
 				out.Marker != rec.out.Marker || !bytes.Equal(out.Payload, rec.out.Payload) {
 				t.Fatalf("seed %d: retransmission of %d differs from the original", seed, uint16(ext))
@@ -287,12 +287,12 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 }
 
 func TestForwarderSwitchWaitsForKeyframe(t *testing.T) {
-	f := NewForwarder(DefaultConfig(), 90000, true)
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
 	dst := make([]byte, 1500)
 	buf := make([]byte, 1500)
 	send := func(layer int, seq uint16, key bool, now time.Time) (Output, Verdict) {
 		h := rtp.Header{SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true}
-		return f.Accept(layer, &h, vp8Packet(buf, true, key, true, seq, uint8(seq), 30), now, dst)
+		return accept(f, layer, &h, vp8Packet(buf, true, key, true, seq, uint8(seq), 30), now, dst)
 	}
 	f.SetTarget(0, t0)
 	if _, v := send(0, 10, false, t0); v != DropWaitKeyframe {
@@ -337,13 +337,13 @@ func TestForwarderSwitchWaitsForKeyframe(t *testing.T) {
 }
 
 func TestForwarderPausesAtFrameEnd(t *testing.T) {
-	f := NewForwarder(DefaultConfig(), 90000, true)
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
 	dst := make([]byte, 1500)
 	buf := make([]byte, 1500)
 	f.SetTarget(0, t0)
 	pkt := func(seq uint16, ts uint32, start, key, marker bool) Verdict {
 		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
-		_, v := f.Accept(0, &h, vp8Packet(buf, start, key, true, 1, 1, 30), t0, dst)
+		_, v := accept(f, 0, &h, vp8Packet(buf, start, key, true, 1, 1, 30), t0, dst)
 		return v
 	}
 	pkt(1, 100, true, true, false)
@@ -360,12 +360,12 @@ func TestForwarderPausesAtFrameEnd(t *testing.T) {
 }
 
 func TestForwarderAudio(t *testing.T) {
-	f := NewForwarder(DefaultConfig(), 48000, false)
+	f := NewForwarder(DefaultConfig(), 48000, Passthrough{})
 	payload := []byte{1, 2, 3}
 	var last Output
 	for i := 0; i < 10; i++ {
 		h := rtp.Header{SequenceNumber: uint16(65530 + i), Timestamp: uint32(960 * i)}
-		out, v := f.Accept(0, &h, payload, t0.Add(time.Duration(i)*20*time.Millisecond), nil)
+		out, v := accept(f, 0, &h, payload, t0.Add(time.Duration(i)*20*time.Millisecond), nil)
 		if v != Forward || &out.Payload[0] != &payload[0] || out.SequenceNumber != h.SequenceNumber {
 			t.Fatalf("packet %d: %v %+v", i, v, out)
 		}
@@ -373,12 +373,12 @@ func TestForwarderAudio(t *testing.T) {
 	}
 	f.SetTarget(-1, t0.Add(200*time.Millisecond))
 	h := rtp.Header{SequenceNumber: 4, Timestamp: 9600}
-	if _, v := f.Accept(0, &h, payload, t0.Add(200*time.Millisecond), nil); v != DropPaused {
+	if _, v := accept(f, 0, &h, payload, t0.Add(200*time.Millisecond), nil); v != DropPaused {
 		t.Fatalf("paused audio: %v", v)
 	}
 	f.SetTarget(0, t0.Add(time.Second))
 	h = rtp.Header{SequenceNumber: 100, Timestamp: 123456}
-	out, v := f.Accept(0, &h, payload, t0.Add(1180*time.Millisecond), nil)
+	out, v := accept(f, 0, &h, payload, t0.Add(1180*time.Millisecond), nil)
 	if v != Forward || out.SequenceNumber != last.SequenceNumber+1 {
 		t.Fatalf("resume: %v %+v", v, out)
 	}
@@ -398,7 +398,7 @@ func TestVerdictStrings(t *testing.T) {
 // Chromium probes bandwidth with padding-only packets on the media SSRC; a
 // dropped one would be a sequence gap every subscriber NACKs and counts lost.
 func TestForwarderPassesPaddingWithoutGaps(t *testing.T) {
-	f := NewForwarder(DefaultConfig(), 90000, true)
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
 	dst := make([]byte, 1500)
 	buf := make([]byte, 1500)
 	f.SetTarget(0, t0)
@@ -409,7 +409,7 @@ func TestForwarderPassesPaddingWithoutGaps(t *testing.T) {
 		if seq%3 == 2 {
 			payload = nil // padding only
 		}
-		out, v := f.Accept(0, &h, payload, t0, dst)
+		out, v := accept(f, 0, &h, payload, t0, dst)
 		if v != Forward {
 			t.Fatalf("seq %d (padding %v): %v", seq, payload == nil, v)
 		}
@@ -428,7 +428,7 @@ func TestForwarderPassesPaddingWithoutGaps(t *testing.T) {
 // arrives late still goes out in its own slot, and NACKs for the padding
 // map to nothing.
 func TestForwarderPaddingInsertion(t *testing.T) {
-	f := NewForwarder(DefaultConfig(), 90000, true)
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
 	f.SetTarget(0, t0)
 	send := layer0Sender(f)
 	if _, v := send(100, 3000, true, false); v != Forward {
@@ -465,7 +465,7 @@ func TestForwarderPaddingInsertion(t *testing.T) {
 // probe padding (the only way its subscriber gets video back), and the
 // keyframe that resumes it continues the output right after the padding.
 func TestForwarderPaddingWhilePaused(t *testing.T) {
-	f := NewForwarder(DefaultConfig(), 90000, true)
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
 	f.SetTarget(0, t0)
 	send := layer0Sender(f)
 	if _, _, ok := f.Padding(2); ok {
@@ -500,6 +500,6 @@ func TestForwarderPaddingWhilePaused(t *testing.T) {
 func layer0Sender(f *Forwarder) func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
 	return func(seq uint16, ts uint32, key, marker bool) (Output, Verdict) {
 		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
-		return f.Accept(0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
+		return accept(f, 0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
 	}
 }

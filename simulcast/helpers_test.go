@@ -3,6 +3,8 @@ package simulcast
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -36,4 +38,23 @@ func vp8Packet(dst []byte, start, key, wide bool, pid uint16, tl0 uint8, size in
 		b = append(b, byte(len(b)))
 	}
 	return b
+}
+
+// accept parses a packet as the Receiver does, once, and hands it to f; an
+// unparseable payload is dropped as invalid.
+func accept(f *Forwarder, layer int, hdr *rtp.Header, payload []byte, now time.Time, dst []byte) (Output, Verdict) {
+	var m Meta
+	if f.codec.Parse(hdr, payload, &m) != nil {
+		return Output{}, DropInvalid
+	}
+	return f.Accept(layer, hdr, payload, &m, now, dst)
+}
+
+// rewriteRetransmission parses the cached packet and rewrites it for outSeq.
+func rewriteRetransmission(f *Forwarder, outSeq uint16, hdr *rtp.Header, payload []byte, dst []byte) (Output, bool) {
+	var m Meta
+	if f.codec.Parse(hdr, payload, &m) != nil {
+		return Output{}, false
+	}
+	return f.RewriteRetransmission(outSeq, hdr, payload, &m, dst)
 }

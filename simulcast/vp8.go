@@ -1,6 +1,10 @@
 package simulcast
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/pion/rtp"
+)
 
 // VP8Descriptor is a parsed VP8 RTP payload descriptor (RFC 7741 §4.2) plus,
 // for the first packet of a keyframe, the frame size.
@@ -97,13 +101,6 @@ func (d *VP8Descriptor) Unmarshal(payload []byte) error {
 		}
 	}
 	return nil
-}
-
-// IsKeyframeStart reports whether a VP8 RTP payload is the first packet of a
-// keyframe, the only place a subscriber can start decoding a layer.
-func IsKeyframeStart(payload []byte) bool {
-	var d VP8Descriptor
-	return d.Unmarshal(payload) == nil && d.Keyframe
 }
 
 // MarshalSize is the descriptor's length when written by MarshalTo, which
@@ -217,3 +214,78 @@ func RewriteVP8InPlace(payload []byte, pictureID uint16, tl0 uint8) bool {
 	}
 	return true
 }
+
+// VP8 is the Codec of VP8 (RFC 7741): keyframes are the switch points, and
+// picture IDs and TL0PICIDX are renumbered so that a stream stitched from
+// several layers counts on without a jump.
+type VP8 struct{}
+
+// Parse fills m from the payload descriptor and, on a keyframe's first
+// packet, the frame size. A packet without payload is padding.
+func (VP8) Parse(hdr *rtp.Header, payload []byte, m *Meta) error {
+	if len(payload) == 0 {
+		// Padding-only packets (bandwidth probes; Chromium sends them on
+		// the media SSRC when RTX is not negotiated) have no descriptor.
+		// They are forwarded: dropping one would leave a gap in the
+		// sequence numbers that every subscriber counts as loss.
+		*m = Meta{Padding: true, FrameEnd: hdr.Marker}
+		return nil
+	}
+	var d VP8Descriptor
+	if err := d.Unmarshal(payload); err != nil {
+		return err
+	}
+	*m = Meta{
+		SwitchPoint: d.Keyframe, Keyframe: d.Keyframe,
+		FrameStart: d.S && d.PID == 0, FrameEnd: hdr.Marker,
+		NonReference: d.N,
+		HasPictureID: d.I, PictureID: d.PictureID,
+		HasTL0PICIDX: d.L, TL0PICIDX: d.TL0PICIDX,
+		HasTemporal: d.T, Temporal: d.TID, LayerSync: d.Y,
+		Width: d.Width, Height: d.Height,
+	}
+	switch {
+	case d.PictureID15:
+		m.PictureIDBits = 15
+	case d.I:
+		m.PictureIDBits = 7
+	}
+	return nil
+}
+
+// Rewrite writes the picture ID (always in 15 bits, so a stream stitched
+// from layers with 7-bit IDs never wraps at 128) and TL0PICIDX. The
+// descriptor's layout follows from m: the mandatory byte, the extension
+// byte, the picture ID, TL0PICIDX; everything after is copied as it is.
+func (VP8) Rewrite(dst, payload []byte, m *Meta, pictureID uint16, tl0 uint8) ([]byte, error) {
+	pictureID &= 0x7fff
+	if (!m.HasPictureID || m.PictureIDBits == 15 && m.PictureID == pictureID) && (!m.HasTL0PICIDX || m.TL0PICIDX == tl0) {
+		return payload, nil
+	}
+	// Only a descriptor with the X byte carries either field.
+	in, out := 2, 2 // offsets of what follows the picture ID
+	if m.HasPictureID {
+		in, out = 3, 4
+		if m.PictureIDBits == 15 {
+			in = 4
+		}
+	}
+	if len(payload) < in || m.HasTL0PICIDX && len(payload) < in+1 {
+		return nil, ErrVP8Truncated
+	}
+	if len(dst) < out+len(payload)-in {
+		return nil, ErrBufferTooSmall
+	}
+	dst[0], dst[1] = payload[0], payload[1]
+	if m.HasPictureID {
+		binary.BigEndian.PutUint16(dst[2:], 0x8000|pictureID)
+	}
+	n := out + copy(dst[out:], payload[in:])
+	if m.HasTL0PICIDX {
+		dst[out] = tl0
+	}
+	return dst[:n], nil
+}
+
+// Layered is true: VP8 simulcast switches at keyframes.
+func (VP8) Layered() bool { return true }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/pion/rtp"
 )
 
 func TestParseVP8(t *testing.T) {
@@ -41,9 +43,6 @@ func TestParseVP8(t *testing.T) {
 			}
 			if err == nil && got != tt.want {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
-			}
-			if IsKeyframeStart(tt.payload) != (err == nil && tt.want.Keyframe) {
-				t.Errorf("IsKeyframeStart disagrees with ParseVP8")
 			}
 		})
 	}
@@ -103,11 +102,46 @@ func FuzzParseVP8(f *testing.F) {
 	f.Add(append([]byte(nil), vp8Packet(buf, true, true, true, 300, 9, 0)...))
 	f.Add(append([]byte(nil), vp8Packet(buf, true, true, false, 30, 9, 20)...))
 	f.Add(append([]byte(nil), vp8Packet(buf, false, false, true, 301, 9, 20)...))
+	for _, p := range [][]byte{chromeKeyframe, chromeInterStart, nonReference, noPictureID, noExtension, sevenBitKeyframe} {
+		f.Add(p)
+	}
 	dst := make([]byte, 1600)
+	dst2 := make([]byte, 1600)
 	f.Fuzz(func(t *testing.T, p []byte) {
+		// The Codec the Receiver parses with agrees with the descriptor
+		// parser and rewrites to the same bytes, without panicking on
+		// anything.
+		var m Meta
+		cerr := VP8{}.Parse(&rtp.Header{}, p, &m)
 		d, err := ParseVP8(p)
+		if len(p) == 0 {
+			if cerr != nil || !m.Padding {
+				t.Fatalf("empty payload: %+v %v", m, cerr)
+			}
+			return
+		}
+		if (cerr == nil) != (err == nil) {
+			t.Fatalf("Codec.Parse err %v, ParseVP8 err %v", cerr, err)
+		}
 		if err != nil {
 			return
+		}
+		if m.Keyframe != d.Keyframe || m.SwitchPoint != d.Keyframe || m.HasPictureID != d.I || m.PictureID != d.PictureID ||
+			m.HasTL0PICIDX != d.L || m.TL0PICIDX != d.TL0PICIDX || m.Temporal != d.TID || m.NonReference != d.N {
+			t.Fatalf("Meta %+v disagrees with descriptor %+v", m, d)
+		}
+		if out, err := (VP8{}).Rewrite(dst2, p, &m, d.PictureID+1, d.TL0PICIDX+1); err == nil {
+			n, err := RewriteVP8(dst, p, &d, d.PictureID+1, d.TL0PICIDX+1)
+			if !d.I && !d.L {
+				// Nothing to renumber: the input goes out untouched.
+				if &out[0] != &p[0] {
+					t.Fatalf("Codec.Rewrite copied a payload without picture ID or TL0PICIDX")
+				}
+			} else if err != nil || !bytes.Equal(withoutReserved(out), withoutReserved(dst[:n])) {
+				t.Fatalf("Codec.Rewrite %x, RewriteVP8 %x %v", out, dst[:n], err)
+			}
+		} else if len(p)+2 <= len(dst2) {
+			t.Fatalf("Codec.Rewrite failed: %v", err)
 		}
 		if d.Size > len(p) {
 			t.Fatalf("Size %d beyond payload %d", d.Size, len(p))
@@ -129,4 +163,15 @@ func FuzzParseVP8(f *testing.F) {
 		cp := append([]byte(nil), p...)
 		RewriteVP8InPlace(cp, 1, 1)
 	})
+}
+
+// withoutReserved clears the descriptor's reserved bits, which Codec.Rewrite
+// copies and MarshalTo writes as zero (receivers ignore them, RFC 7741).
+func withoutReserved(p []byte) []byte {
+	c := append([]byte(nil), p...)
+	c[0] &^= 0x48
+	if c[0]&0x80 != 0 && len(c) > 1 {
+		c[1] &^= 0x0f
+	}
+	return c
 }
