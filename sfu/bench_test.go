@@ -264,8 +264,16 @@ func BenchmarkRetransmit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		// Each NACK stands for a fresh loss: refill the retransmission
+		// budget and forget the packet's last resend, so every iteration
+		// measures an answered NACK rather than the budget's refusal.
+		seq := first + uint16(i%sent)
+		d.rtx.tokens = rtxBurstBytes
+		if d.rtx.marks != nil {
+			d.rtx.marks[seq%rtxMarks] = rtxMark{}
+		}
 		bt := f.r.pub.srv.batch()
-		d.retransmit(first+uint16(i%sent), now, bt)
+		d.retransmit(seq, now, bt)
 		bt.flush()
 		putBatch(bt)
 	}
