@@ -14,8 +14,9 @@ import (
 // that a packet with many subscribers is written by several cores at once
 // and the last subscriber's wait (in-SFU latency) stops growing with the
 // room. Below the threshold, or with no workers configured, the read loop
-// writes to every subscriber itself: on two cores the split costs more CPU
-// per subscriber than it saves in wait (bench_test.go, BenchmarkFanout).
+// writes to every subscriber itself. On two cores the split has not yet
+// been shown to pay: one worker there lowered p99 without costing more CPU
+// in some runs and not in others (docs/performance.md, BenchmarkFanout).
 //
 // The read loop owns its workers: it starts them on the first packet whose
 // fan-out reaches the threshold and stops them when it ends, so they live
@@ -57,7 +58,7 @@ type fanShard struct{ lo, hi int }
 
 // resolveFanoutWorkers turns forward.fanout_workers into a worker count:
 // -1 is GOMAXPROCS-1 when there are more than two cores, else 0 (serial),
-// because with two the split was measured to cost more than it gains.
+// because with two the split's gain is not settled (see fanoutWorkers).
 func resolveFanoutWorkers(configured int) int {
 	if configured >= 0 {
 		return configured
