@@ -119,7 +119,7 @@ var descriptions = map[string]string{
 	"node.region_headroom":            "CPU headroom (0..1) a node in the client's region needs to be preferred",
 	"node.heartbeat_interval":         "how often the node writes its load and refreshes its room claims",
 	"node.ttl":                        "how long a node's entry and claims live without a heartbeat",
-	"log.level":                       "log level: debug, info, warn or error",
+	"log.level":                       "log level: trace, debug, info, warn or error (trace shows what log.pion_level trace passes on)",
 	"log.format":                      "log format: text or json",
 	"log.pion_level":                  "lowest level of Pion's own logs (ICE, DTLS, SRTP) to pass on: trace, debug, info, warn or error",
 	"tls.cert_file":                   "PEM certificate chain for the public listener (wss/https); empty serves plain HTTP",

@@ -65,9 +65,11 @@ certificate files (tls.cert_file, tls.key_file) for new connections.`,
 }
 
 func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		return nil, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Level)
+	// "trace" lets log.pion_level trace through: Pion's trace lines are
+	// logged below debug, where a debug handler would drop them.
+	level, err := parseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(c.Format) {

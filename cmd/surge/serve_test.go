@@ -91,6 +91,16 @@ func TestNewLogger(t *testing.T) {
 	if s := buf.String(); strings.Contains(s, "hidden") || !strings.Contains(s, `"msg":"shown"`) {
 		t.Errorf("log output %q", s)
 	}
+	// trace is below debug: Pion's trace lines (log.pion_level trace)
+	// reach the log only through a trace handler.
+	buf.Reset()
+	if l, err = newLogger(logConfig{Level: "trace", Format: "text"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	l.Log(context.Background(), sfu.LevelTrace, "pion trace")
+	if !strings.Contains(buf.String(), "pion trace") {
+		t.Errorf("log.level trace dropped a trace line: %q", buf.String())
+	}
 	for _, c := range []logConfig{{Level: "loud", Format: "text"}, {Level: "info", Format: "xml"}} {
 		if _, err := newLogger(c, &buf); err == nil {
 			t.Errorf("%+v accepted", c)
