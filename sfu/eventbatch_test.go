@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/surgertc/surge/sfu/signal"
 )
@@ -248,4 +249,13 @@ func TestEventBatchTakeAllocatesOnce(t *testing.T) {
 // allocating much: it only looks for the per-event type field.
 func decodeEventsCount(raw []byte) int {
 	return bytes.Count(raw, []byte(`"type":"`+signal.TypeParticipantJoined+`"`))
+}
+
+// Every participant's signaling queue is allocated whole when it connects
+// (sendQueue entries): it must stay a small part of what a participant
+// costs in memory. With a Message held by value it was 90 kB.
+func TestSessionQueueIsSmall(t *testing.T) {
+	if n := unsafe.Sizeof(outMsg{}) * sendQueue; n > 16<<10 {
+		t.Fatalf("a session's send queue takes %d bytes", n)
+	}
 }
