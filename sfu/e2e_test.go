@@ -24,6 +24,7 @@ type pump struct {
 	track *webrtc.TrackLocalStaticRTP
 	next  atomic.Uint32
 	stop  chan struct{}
+	once  sync.Once
 	wg    sync.WaitGroup
 }
 
@@ -75,7 +76,9 @@ func startPump(track *webrtc.TrackLocalStaticRTP, every time.Duration, size int,
 	return p
 }
 
-func (p *pump) halt() { close(p.stop); p.wg.Wait() }
+// halt stops the pump and waits for it; a second halt (a deferred one after
+// the test stopped it) does nothing.
+func (p *pump) halt() { p.once.Do(func() { close(p.stop) }); p.wg.Wait() }
 
 // checkIntact asserts that from the first packet received, every packet up
 // to index last arrived once, intact, with contiguous sequence numbers.
@@ -114,13 +117,8 @@ func TestForwardAudioVideoToSubscribers(t *testing.T) {
 	audio, video, videoSender := pub.publish()
 	ap := startPump(audio, 20*time.Millisecond, 80, 960)
 	vp := startPump(video, 10*time.Millisecond, 1000, 3000)
-	stopped := false
-	defer func() {
-		if !stopped {
-			ap.halt()
-			vp.halt()
-		}
-	}()
+	defer ap.halt()
+	defer vp.halt()
 
 	// Both tracks reach every subscriber, with the ids the server announced.
 	var audioID, videoID string
@@ -255,7 +253,6 @@ func TestForwardAudioVideoToSubscribers(t *testing.T) {
 	// and the server frees the publisher's goroutines.
 	ap.halt()
 	vp.halt()
-	stopped = true
 	pub.send(signal.Message{Type: signal.TypeLeave})
 	for _, c := range subs {
 		c.waitFor(signal.TypeTrackUnpublished, 5*time.Second)

@@ -164,15 +164,8 @@ func TestRoomFreesFanoutWorkers(t *testing.T) {
 	audio, video, _ := pub.publish()
 	ap := startPump(audio, 20*time.Millisecond, 80, 960)
 	vp := startPump(video, 10*time.Millisecond, 500, 3000)
-	halted := false
-	halt := func() {
-		if !halted {
-			halted = true
-			ap.halt()
-			vp.halt()
-		}
-	}
-	defer halt()
+	defer ap.halt()
+	defer vp.halt()
 	for _, c := range subs {
 		eventually(t, 15*time.Second, "a subscriber's tracks", func() bool { return c.trackCount() == 2 })
 		tr := c.track(trackIDOf(c, "video"))
@@ -182,7 +175,8 @@ func TestRoomFreesFanoutWorkers(t *testing.T) {
 	if n := fanoutGoroutines(t, room); n != 4 {
 		t.Fatalf("%d fan-out workers for a room of 3 subscribers to 2 tracks, want 4", n)
 	}
-	halt()
+	ap.halt()
+	vp.halt()
 	pub.send(signal.Message{Type: signal.TypeLeave})
 	subs[0].waitFor(signal.TypeParticipantLeft, 5*time.Second)
 	pub.close()
