@@ -54,37 +54,27 @@ func TestRewriteVP8WidensPictureID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var m Meta
+	if err := (VP8{}).Parse(&rtp.Header{}, in, &m); err != nil {
+		t.Fatal(err)
+	}
 	dst := make([]byte, 1500)
-	n, err := RewriteVP8(dst, in, &d, 1000, 77)
+	out, err := VP8{}.Rewrite(dst, in, &m, 1000, 77)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ParseVP8(dst[:n])
+	got, err := ParseVP8(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !got.PictureID15 || got.PictureID != 1000 || got.TL0PICIDX != 77 || got.S != d.S || got.TID != d.TID {
 		t.Errorf("rewritten descriptor %+v", got)
 	}
-	if !bytes.Equal(dst[got.Size:n], in[d.Size:]) {
+	if !bytes.Equal(out[got.Size:], in[d.Size:]) {
 		t.Errorf("VP8 payload changed")
 	}
-	if _, err := RewriteVP8(dst[:10], in, &d, 1, 1); !errors.Is(err, ErrBufferTooSmall) {
+	if _, err := (VP8{}).Rewrite(dst[:10], in, &m, 1, 1); !errors.Is(err, ErrBufferTooSmall) {
 		t.Errorf("short dst: err = %v", err)
-	}
-}
-
-func TestRewriteVP8InPlace(t *testing.T) {
-	p := vp8Packet(make([]byte, 100), true, true, true, 5, 1, 30)
-	if !RewriteVP8InPlace(p, 0x7abc, 200) {
-		t.Fatal("15-bit payload not rewritten")
-	}
-	d, _ := ParseVP8(p)
-	if d.PictureID != 0x7abc || d.TL0PICIDX != 200 || !d.Keyframe || d.Width != 640 {
-		t.Errorf("got %+v", d)
-	}
-	if RewriteVP8InPlace(vp8Packet(make([]byte, 100), true, true, false, 5, 1, 30), 1, 1) {
-		t.Error("7-bit payload cannot be rewritten in place")
 	}
 }
 
@@ -106,11 +96,9 @@ func FuzzParseVP8(f *testing.F) {
 		f.Add(p)
 	}
 	dst := make([]byte, 1600)
-	dst2 := make([]byte, 1600)
 	f.Fuzz(func(t *testing.T, p []byte) {
 		// The Codec the Receiver parses with agrees with the descriptor
-		// parser and rewrites to the same bytes, without panicking on
-		// anything.
+		// parser, and neither panics on anything.
 		var m Meta
 		cerr := VP8{}.Parse(&rtp.Header{}, p, &m)
 		d, err := ParseVP8(p)
@@ -130,48 +118,35 @@ func FuzzParseVP8(f *testing.F) {
 			m.HasTL0PICIDX != d.L || m.TL0PICIDX != d.TL0PICIDX || m.Temporal != d.TID || m.NonReference != d.N {
 			t.Fatalf("Meta %+v disagrees with descriptor %+v", m, d)
 		}
-		if out, err := (VP8{}).Rewrite(dst2, p, &m, d.PictureID+1, d.TL0PICIDX+1); err == nil {
-			n, err := RewriteVP8(dst, p, &d, d.PictureID+1, d.TL0PICIDX+1)
-			if !d.I && !d.L {
-				// Nothing to renumber: the input goes out untouched.
-				if &out[0] != &p[0] {
-					t.Fatalf("Codec.Rewrite copied a payload without picture ID or TL0PICIDX")
-				}
-			} else if err != nil || !bytes.Equal(withoutReserved(out), withoutReserved(dst[:n])) {
-				t.Fatalf("Codec.Rewrite %x, RewriteVP8 %x %v", out, dst[:n], err)
-			}
-		} else if len(p)+2 <= len(dst2) {
-			t.Fatalf("Codec.Rewrite failed: %v", err)
-		}
 		if d.Size > len(p) {
 			t.Fatalf("Size %d beyond payload %d", d.Size, len(p))
 		}
-		n, err := RewriteVP8(dst, p, &d, d.PictureID+1, d.TL0PICIDX+1)
+		// Rewriting renumbers the picture ID (widened to 15 bits) and
+		// TL0PICIDX and keeps every other field and the bitstream.
+		out, err := VP8{}.Rewrite(dst, p, &m, d.PictureID+1, d.TL0PICIDX+1)
 		if err != nil {
 			if len(p)+2 <= len(dst) {
 				t.Fatalf("rewrite failed: %v", err)
 			}
 			return
 		}
-		d2, err := ParseVP8(dst[:n])
+		if !d.I && !d.L {
+			// Nothing to renumber: the input goes out untouched.
+			if &out[0] != &p[0] {
+				t.Fatalf("Codec.Rewrite copied a payload without picture ID or TL0PICIDX")
+			}
+			return
+		}
+		d2, err := ParseVP8(out)
 		if err != nil {
 			t.Fatalf("rewritten payload does not parse: %v", err)
 		}
-		if d.I && d2.PictureID != (d.PictureID+1)&0x7fff || d.L && d2.TL0PICIDX != d.TL0PICIDX+1 || d2.Keyframe != d.Keyframe {
+		if d.I && (d2.PictureID != (d.PictureID+1)&0x7fff || !d2.PictureID15) || d.L && d2.TL0PICIDX != d.TL0PICIDX+1 ||
+			d2.Keyframe != d.Keyframe || d2.N != d.N || d2.S != d.S || d2.PID != d.PID || d2.TID != d.TID || d2.Y != d.Y || d2.KEYIDX != d.KEYIDX {
 			t.Fatalf("rewrite lost fields: %+v -> %+v", d, d2)
 		}
-		cp := append([]byte(nil), p...)
-		RewriteVP8InPlace(cp, 1, 1)
+		if !bytes.Equal(out[d2.Size:], p[d.Size:]) {
+			t.Fatalf("rewrite changed the bitstream")
+		}
 	})
-}
-
-// withoutReserved clears the descriptor's reserved bits, which Codec.Rewrite
-// copies and MarshalTo writes as zero (receivers ignore them, RFC 7741).
-func withoutReserved(p []byte) []byte {
-	c := append([]byte(nil), p...)
-	c[0] &^= 0x48
-	if c[0]&0x80 != 0 && len(c) > 1 {
-		c[1] &^= 0x0f
-	}
-	return c
 }
