@@ -177,10 +177,10 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 }
 
 // writeRTP forwards one upstream packet, described by m, into b. It never
-// blocks on the network: the fast path seals the packet into the batch, which the
-// fan-out sends with one syscall; the fallback is an SRTP encrypt and a
-// non-blocking UDP send. A slow or vanished subscriber costs the others
-// nothing; a failed write is counted and dropped.
+// blocks on the network: the fast path seals the packet into the batch,
+// which the fan-out sends with one syscall; the fallback is an SRTP
+// encrypt and a non-blocking UDP send. A slow or vanished subscriber costs
+// the others nothing; a failed write is counted and dropped.
 func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, m *simulcast.Meta, abs []byte, now time.Time, b *batch) {
 	if !d.bound.Load() {
 		return

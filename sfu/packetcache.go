@@ -62,9 +62,10 @@ func (c *packetCache) store(seq uint16, pkt []byte, m *simulcast.Meta, arrival i
 }
 
 // load copies the packet with sequence number seq into dst and its Meta
-// into m, and returns its length, or 0 when the packet is not (or no longer) cached or arrived
-// before notBefore (unix nanos): a retransmission that late is useless to
-// the decoder and only adds to the congestion that lost it.
+// into m, and returns its length, or 0 when the packet is not (or no
+// longer) cached or arrived before notBefore (unix nanos): a retransmission
+// that late is useless to the decoder and only adds to the congestion that
+// lost it.
 func (c *packetCache) load(seq uint16, dst []byte, m *simulcast.Meta, notBefore int64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

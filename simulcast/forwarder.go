@@ -60,7 +60,7 @@ type Forwarder struct {
 	cfg       Config
 	clockRate uint32
 	codec     Codec
-	video     bool // codec.Layered(): layers, keyframe requests, padding
+	layered   bool // codec.Layered(), asked once: layers, keyframe requests, padding
 
 	current, target int
 	targetAt        time.Time
@@ -87,8 +87,8 @@ type Forwarder struct {
 // for a target layer and switches at keyframes; any other (audio, H.264)
 // has the single layer 0 and forwards from the first packet.
 func NewForwarder(cfg Config, clockRate uint32, codec Codec) *Forwarder {
-	f := &Forwarder{cfg: cfg, clockRate: clockRate, codec: codec, video: codec.Layered(), current: LayerPaused, target: LayerPaused}
-	if !f.video {
+	f := &Forwarder{cfg: cfg, clockRate: clockRate, codec: codec, layered: codec.Layered(), current: LayerPaused, target: LayerPaused}
+	if !f.layered {
 		f.target = 0
 	}
 	return f
@@ -105,7 +105,7 @@ func (f *Forwarder) TargetLayer() int { return f.target }
 // frame in flight.
 func (f *Forwarder) SetTarget(layer int, now time.Time) {
 	layer = clampCap(layer)
-	if !f.video && layer > 0 {
+	if !f.layered && layer > 0 {
 		layer = 0
 	}
 	if layer == f.target {
@@ -126,7 +126,7 @@ func (f *Forwarder) SetTarget(layer int, now time.Time) {
 // for its keyframe: at once (unless another request went out less than
 // KeyframeThrottle ago), then every KeyframeRetry until it arrives.
 func (f *Forwarder) KeyframeRequest(now time.Time) (layer int, ok bool) {
-	if !f.video || f.target < 0 || f.target == f.current {
+	if !f.layered || f.target < 0 || f.target == f.current {
 		return LayerPaused, false
 	}
 	wait := f.cfg.KeyframeThrottle
@@ -241,7 +241,7 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, 
 // A paused stream takes padding too (its last frame ended): a subscriber
 // paused for bandwidth can only get video back by proving the link again.
 func (f *Forwarder) Padding(n int) (first uint16, ts uint32, ok bool) {
-	if !f.video || !f.started || f.pausing || !f.lastMark || n <= 0 || n >= historySize/2 {
+	if !f.layered || !f.started || f.pausing || !f.lastMark || n <= 0 || n >= historySize/2 {
 		return 0, 0, false
 	}
 	g := *f.hist.current()
