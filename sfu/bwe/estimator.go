@@ -30,7 +30,15 @@ type Estimator struct {
 	proven                bool    // a probe or a decrease has replaced the initial guess
 	probeQuietUntil       time.Duration
 	lastProbe             ProbeResult
-	probeScratch          []ProbeResult
+	// doubted: the last probe found the link short, so the next reading
+	// is held (candidate, bps) until a second one confirms it, and the
+	// lower of the two counts. A receiver that stamps a burst's arrivals
+	// together (a busy client reading its socket late) makes a link of
+	// any rate read as faster than it is, and one such reading would step
+	// the subscriber up into a link that cannot carry it.
+	doubted      bool
+	candidate    int64
+	probeScratch []ProbeResult
 }
 
 // Stats is a snapshot of the estimate and what it rests on.
@@ -94,8 +102,8 @@ func (e *Estimator) OnFeedback(now time.Time, results []PacketResult) []ProbeRes
 	e.updateLossRate(t)
 	e.applyFloor()
 	e.probeScratch = e.probes.results(t, e.probeScratch[:0])
-	for _, p := range e.probeScratch {
-		e.applyProbe(p)
+	for i := range e.probeScratch {
+		e.applyProbe(&e.probeScratch[i])
 	}
 	e.lastUpdate, e.haveUpdate = t, true
 	return e.probeScratch
@@ -105,8 +113,8 @@ func (e *Estimator) OnFeedback(now time.Time, results []PacketResult) []ProbeRes
 // and then even without feedback.
 func (e *Estimator) Tick(now time.Time) []ProbeResult {
 	e.probeScratch = e.probes.results(now.Sub(e.epoch), e.probeScratch[:0])
-	for _, p := range e.probeScratch {
-		e.applyProbe(p)
+	for i := range e.probeScratch {
+		e.applyProbe(&e.probeScratch[i])
 	}
 	return e.probeScratch
 }
@@ -241,25 +249,38 @@ func (e *Estimator) updateLossRate(t time.Duration) {
 // applyProbe takes what a probe proved. A link that kept up with the burst
 // carries at least its target; one that did not was measured, and the
 // estimate moves to just under that measurement — down too, while the
-// estimate is still the initial guess.
-func (e *Estimator) applyProbe(p ProbeResult) {
-	e.lastProbe = p
-	if p.Rate <= 0 {
-		return
-	}
+// estimate is still the initial guess. After a probe that found the link
+// short, a reading that would raise the estimate is held (p.Held) until the
+// next probe confirms it.
+func (e *Estimator) applyProbe(p *ProbeResult) {
 	rate := p.Rate
 	if p.Limited {
 		rate = p.Rate * 9 / 10
 	}
+	raise := rate > e.Target() || (p.Limited && !e.proven)
 	switch {
-	case rate > e.Target():
-		e.delayRate = min(rate, e.cfg.Max)
-		e.lossRate = max(e.lossRate, e.delayRate)
-		e.proven = true
-	case p.Limited && !e.proven:
-		e.delayRate = max(rate, e.cfg.Min)
-		e.proven = true
+	case rate <= 0 || !raise:
+		e.candidate = 0
+	case e.doubted && e.candidate == 0:
+		e.candidate, p.Held = rate, true
+	default:
+		if e.candidate > 0 {
+			rate = min(rate, e.candidate)
+		}
+		e.candidate = 0
+		if rate > e.Target() {
+			e.delayRate = min(rate, e.cfg.Max)
+			e.lossRate = max(e.lossRate, e.delayRate)
+			e.proven = true
+		} else if p.Limited && !e.proven {
+			e.delayRate = max(rate, e.cfg.Min)
+			e.proven = true
+		}
 	}
+	if !p.Held {
+		e.doubted = p.Limited
+	}
+	e.lastProbe = *p
 }
 
 // Target is the estimate (bps).

@@ -33,18 +33,27 @@ func TestEstimateTracksBottleneck(t *testing.T) {
 			if burst > 0 {
 				name += fmt.Sprintf("-burst%d", burst)
 			}
-			trackBottleneck(t, name, kbps, burst)
+			trackBottleneck(t, name, kbps, burst, nil)
 		}
+	}
+	// Chromium's fake camera as q/h/f: a top layer this small makes probe
+	// clusters small, a few packets, under one burst of saved tokens.
+	camera := []int64{150_000, 360_000, 750_000}
+	for _, kbps := range []int64{250, 400, 700, 1000} {
+		trackBottleneck(t, fmt.Sprintf("camera-%dkbps-burst1600", kbps), kbps, 1600, camera)
 	}
 }
 
-func trackBottleneck(t *testing.T, name string, kbps int64, burst int) {
+func trackBottleneck(t *testing.T, name string, kbps int64, burst int, layers []int64) {
 	t.Run(name, func(t *testing.T) {
 		rate := kbps * 1000
 		s := newSim(t, simLink{rate: rate, queue: 15_000, delay: 20 * time.Millisecond, burst: burst})
+		if layers != nil {
+			s.layers = layers
+		}
 		s.run(40 * time.Second)
 		want := s.fitsLayer(rate)
-		settle := s.firstLayerAt(want, 0)
+		settle := s.firstLayerAtLeast(want, 0)
 		w := s.window(5*time.Second, 40*time.Second)
 		t.Logf("settled on %d after %v; steady: layers %v, estimate %d..%d, loss %.2f %%, sent %d bps",
 			want, settle, w.layers, w.minEst, w.maxEst, w.lossPct, w.sentBps)
@@ -174,5 +183,55 @@ func TestPausedSubscriberResumes(t *testing.T) {
 	}
 	if w.paused > 0 {
 		t.Errorf("paused again for %d samples on a link that carries q", w.paused)
+	}
+}
+
+// TestCameraBehindShaper is the real-Chromium weak-link test in miniature:
+// a subscriber on the fake camera's top layer (q/h/f 150/360/750 kbps)
+// whose link drops to a token-bucket shaper with one packet of burst (tc's
+// HTB on lo). Its probes aim at f, a cluster of a few packets; those pass
+// on the bucket's saved tokens at line rate and must not read as capacity:
+// once settled, it holds the layer that fits and never steps above it.
+//
+// And with a receiver that now and then reads its socket late and stamps
+// what arrived meanwhile at once, as a busy Chromium does: a cluster
+// caught in such a stall arrives "all at once", which reads as a link of
+// any rate, and one such reading must not step the subscriber up.
+func TestCameraBehindShaper(t *testing.T) {
+	for _, c := range []struct {
+		kbps int64
+		busy time.Duration
+	}{{400, 0}, {700, 0}, {400, 40 * time.Millisecond}, {700, 40 * time.Millisecond}} {
+		kbps := c.kbps
+		name := fmt.Sprintf("%dkbps", kbps)
+		if c.busy > 0 {
+			name += "-busy" + c.busy.String()
+		}
+		t.Run(name, func(t *testing.T) {
+			s := newSim(t, simLink{delay: 20 * time.Millisecond, queue: 15_000, burst: 1600, busyIn: 300 * time.Millisecond, busyFor: c.busy})
+			if c.busy == 0 {
+				s.link.busyIn = 0
+			}
+			s.layers = []int64{150_000, 360_000, 750_000}
+			s.run(8 * time.Second)
+			if s.layer != 2 {
+				s.logTrace(0, 8*time.Second)
+				t.Fatalf("on layer %d before the bottleneck, want the top", s.layer)
+			}
+			rate := kbps * 1000
+			s.link.rate = rate
+			s.run(40 * time.Second)
+			want := s.fitsLayer(rate)
+			w := s.window(13*time.Second, 48*time.Second)
+			t.Logf("behind %d kbit/s: layers %v, estimate %d..%d, loss %.2f %%", kbps, w.layers, w.minEst, w.maxEst, w.lossPct)
+			for l, n := range w.layers {
+				if l != want {
+					t.Errorf("%d samples on layer %d once settled, want only %d", n, l, want)
+				}
+			}
+			if t.Failed() {
+				s.logTrace(8*time.Second, 48*time.Second)
+			}
+		})
 	}
 }

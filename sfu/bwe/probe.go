@@ -25,6 +25,9 @@ type ProbeResult struct {
 	// (it carries at least that much).
 	Rate    int64
 	Limited bool
+	// Held: the estimator keeps this reading until another probe
+	// confirms it (the last one found the link short); probe again soon.
+	Held bool
 }
 
 type cluster struct {

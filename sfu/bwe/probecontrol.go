@@ -119,6 +119,10 @@ func (p *ProbeController) OnResult(now time.Time, r ProbeResult) {
 		return
 	}
 	p.inFlight = 0
+	if r.Held {
+		p.next = now.Add(minProbeGap)
+		return
+	}
 	if !r.Limited {
 		p.backoff = p.cfg.Interval
 		p.next = now.Add(minProbeGap)

@@ -256,8 +256,10 @@ func (s *sim) control() {
 	st := s.est.Stats()
 	est := st.Target
 	budget := est - s.audio
-	if !st.Proven {
-		budget = min(budget, s.layers[0]*115/100) // start low until something is proven
+	if !st.Proven && s.now < 3*time.Second {
+		// The controller's startCap: low until something is proven, for
+		// at most 3 s.
+		budget = min(budget, s.layers[0]*115/100)
 	}
 	next := -1
 	for l := s.maxL; l >= 0; l-- {
@@ -319,6 +321,16 @@ func (s *sim) window(from, to time.Duration) simWindow {
 func (s *sim) firstLayerAt(layer int, after time.Duration) time.Duration {
 	for _, tr := range s.trace {
 		if tr.at > after && tr.layer == layer {
+			return tr.at - after
+		}
+	}
+	return -1
+}
+
+// firstLayerAtLeast is like firstLayerAt for any layer from layer up.
+func (s *sim) firstLayerAtLeast(layer int, after time.Duration) time.Duration {
+	for _, tr := range s.trace {
+		if tr.at > after && tr.layer >= layer {
 			return tr.at - after
 		}
 	}
