@@ -82,6 +82,10 @@ const (
 	// and retransmissions over the subscriber's byte budget.
 	DropNACKRepeat
 	DropNACKBudget
+	// DropNACKStale: a NACKed packet from before the subscriber's last
+	// switch or resume; its decoder restarts at that keyframe, and the
+	// resend would only compete with the keyframe's on a short link.
+	DropNACKStale
 	numDropReasons
 )
 
@@ -96,6 +100,7 @@ var dropReasonNames = [numDropReasons]string{
 	"waiting_keyframe",
 	"nack_repeat",
 	"nack_budget",
+	"nack_stale",
 }
 
 // PeerLimit names a per-peer budget that dropped something a peer sent.

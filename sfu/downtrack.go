@@ -75,6 +75,8 @@ type DownTrack struct {
 	srtpFor *route
 	rtx     rtxBudget    // bounds what this subscriber's NACKs cost (retransmit)
 	rtt     atomic.Int64 // last measured round-trip time (ns), 0 = none yet
+	// lastRescue is when an unrepairable loss last asked for a keyframe.
+	lastRescue time.Time
 	// For sender reports: what went out, and the newest RTP timestamp
 	// with the wall time it was sent.
 	sentPackets, sentOctets uint32
@@ -266,8 +268,16 @@ func (d *DownTrack) keyframeRequest(now time.Time) {
 	d.mu.Lock()
 	layer, ok := d.fwd.KeyframeRequest(now)
 	d.mu.Unlock()
-	if ok && d.receiver.requestKeyframe(layer, now) {
+	if !ok {
+		return
+	}
+	switch d.receiver.requestKeyframe(layer, now, true) {
+	case keyframeSent:
 		d.m.SwitchPLIs().Inc()
+	case keyframeDeferred:
+		d.mu.Lock()
+		d.fwd.KeyframeDeferred()
+		d.mu.Unlock()
 	}
 }
 
@@ -359,41 +369,48 @@ func (d *DownTrack) fastRoute() *route {
 }
 
 // retransmit answers a NACK for outSeq from the upstream packet cache,
-// unless the packet is older than Forward.NACKMaxAge.
-func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
+// unless the packet is older than Forward.NACKMaxAge or from before the
+// current layer's keyframe. It reports whether a packet of the current
+// layer's run could not be resent: the subscriber's decoder is stuck until
+// the next keyframe.
+func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) (lost bool) {
 	d.m.NACKRequests().Inc()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.bound.Load() {
-		return
+		return false
+	}
+	if d.fwd.BeforeSwitch(outSeq) {
+		d.m.Dropped(metrics.DropNACKStale).Inc()
+		return false
 	}
 	nowNs := now.UnixNano()
 	switch d.rtx.check(outSeq, nowNs, resendInterval(time.Duration(d.rtt.Load()))) {
 	case rtxRepeat:
 		d.m.Dropped(metrics.DropNACKRepeat).Inc()
-		return
+		return false
 	case rtxOverBudget:
 		d.m.Dropped(metrics.DropNACKBudget).Inc()
-		return
+		return true
 	}
 	layer, inSeq, ok := d.fwd.Retransmission(outSeq)
 	if !ok {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
-		return
+		return false // not a packet we sent lately
 	}
 	n := d.receiver.loadPacket(layer, inSeq, d.rtxBuf[:], &d.rtxMeta, now.Add(-d.receiver.cfg.NACKMaxAge).UnixNano())
 	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
-		return
+		return true
 	}
 	out, ok := d.fwd.RewriteRetransmission(outSeq, &d.rtxPkt.Header, d.rtxPkt.Payload, &d.rtxMeta, d.scratch[:])
 	if !ok {
 		d.m.Dropped(metrics.DropCacheMiss).Inc()
-		return
+		return false
 	}
 	if d.rtx.spend(outSeq, len(out.Payload)+12, nowNs) != rtxSend {
 		d.m.Dropped(metrics.DropNACKBudget).Inc()
-		return
+		return true
 	}
 	var abs []byte
 	if id := d.receiver.absID; id != 0 {
@@ -401,6 +418,7 @@ func (d *DownTrack) retransmit(outSeq uint16, now time.Time, b *batch) {
 	}
 	d.send(out, abs, 0, b, now)
 	d.m.NACKAnswered().Inc()
+	return false
 }
 
 // readRTCP reads the subscriber's RTCP that Pion delivers for this track
@@ -426,17 +444,48 @@ func (d *DownTrack) readRTCP() {
 // pairs, RFC 4585 §6.2.1) from the packet cache, in one batch.
 func (d *DownTrack) onNACK(fci []byte, now time.Time) {
 	b := d.sub.srv.batch()
+	lost := false
 	for ; len(fci) >= 4; fci = fci[4:] {
 		id, mask := binary.BigEndian.Uint16(fci), binary.BigEndian.Uint16(fci[2:])
-		d.retransmit(id, now, b)
+		lost = d.retransmit(id, now, b) || lost
 		for i := uint16(0); i < 16; i++ {
 			if mask&(1<<i) != 0 {
-				d.retransmit(id+i+1, now, b)
+				lost = d.retransmit(id+i+1, now, b) || lost
 			}
 		}
 	}
 	b.flush()
 	putBatch(b)
+	if lost {
+		d.rescueKeyframe(now)
+	}
+}
+
+// rescueInterval spaces the keyframes one subscriber's unrepairable losses
+// may ask for: a keyframe costs the publisher and every subscriber on the
+// layer, and a link short enough to lose them needs time to drain.
+const rescueInterval = time.Second
+
+// rescueKeyframe asks for a keyframe of the layer the subscriber decodes
+// when a packet of its run cannot be resent (budget spent, aged out of the
+// cache): its decoder cannot go on until the next keyframe, and a
+// libwebrtc receiver only asks for one itself after 3 s without a
+// decodable frame. A switch in progress has asked for its keyframe already.
+func (d *DownTrack) rescueKeyframe(now time.Time) {
+	if d.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	d.mu.Lock()
+	layer, settled := d.fwd.CurrentLayer(), d.fwd.CurrentLayer() == d.fwd.TargetLayer()
+	due := now.Sub(d.lastRescue) >= rescueInterval
+	if settled && layer >= 0 && due {
+		d.lastRescue = now
+	}
+	d.mu.Unlock()
+	if !settled || layer < 0 || !due {
+		return
+	}
+	d.receiver.requestKeyframe(layer, now, true)
 }
 
 // ssrcIs reports whether this track sends ssrc.

@@ -34,7 +34,9 @@ func (r *Receiver) setMuted(muted bool) bool {
 	if changed && !muted && r.kind == webrtc.RTPCodecTypeVideo {
 		now := time.Now()
 		for l := 0; l < maxLayers; l++ {
-			r.requestKeyframe(l, now)
+			// Every layer at once: a libwebrtc publisher honours only
+			// the first, the rest come with subscribers' own PLIs.
+			r.requestKeyframe(l, now, false)
 		}
 	}
 	return changed

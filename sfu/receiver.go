@@ -35,6 +35,8 @@ type Receiver struct {
 	m        *metrics.SFU
 	cfg      ForwardConfig
 
+	kf keyframeGate
+
 	mu     sync.Mutex // guards layers and downs writes
 	layers [maxLayers]*upLayer
 	live   int // running read loops; the track ends when the last stops
@@ -50,11 +52,10 @@ type Receiver struct {
 }
 
 type upLayer struct {
-	track   *webrtc.TrackRemote
-	ssrc    uint32
-	cache   *packetCache
-	lastPLI atomic.Int64   // unix nanos of the last keyframe request sent upstream
-	meta    simulcast.Meta // the packet being forwarded; the read loop's
+	track *webrtc.TrackRemote
+	ssrc  uint32
+	cache *packetCache
+	meta  simulcast.Meta // the packet being forwarded; the read loop's
 
 	// Written by the layer's read loop, read by subscribers' controllers.
 	bytes        atomic.Uint64
@@ -80,6 +81,7 @@ func newReceiver(id string, pub *Participant, track *webrtc.TrackRemote, recv *w
 		codec: track.Codec().RTPCodecCapability,
 		m:     m,
 		cfg:   cfg,
+		kf:    keyframeGate{throttle: cfg.PLIThrottle},
 	}
 	if r.kind == webrtc.RTPCodecTypeAudio {
 		r.mk = metrics.KindAudio
@@ -229,28 +231,31 @@ func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte, m *simulcast.Me
 }
 
 // requestKeyframe sends a PLI upstream for layer, at most once per
-// PLIThrottle: a room of subscribers losing packets at once must not make
-// the publisher send a keyframe per subscriber.
-func (r *Receiver) requestKeyframe(layer int, now time.Time) bool {
+// PLIThrottle (a room of subscribers losing packets at once must not make
+// the publisher send a keyframe per subscriber), and not within
+// publisherKeyframeGap of one for another layer (the publisher would drop
+// it: keyframeDeferred, ask again). spaced=false sends regardless of the
+// gap.
+func (r *Receiver) requestKeyframe(layer int, now time.Time, spaced bool) keyframeAsk {
 	if r.kind != webrtc.RTPCodecTypeVideo || layer < 0 || layer >= maxLayers {
-		return false
+		return keyframeThrottled
 	}
 	r.mu.Lock()
 	ul := r.layers[layer]
 	r.mu.Unlock()
 	if ul == nil {
-		return false
+		return keyframeThrottled
 	}
-	last := ul.lastPLI.Load()
-	if now.UnixNano()-last < int64(r.cfg.PLIThrottle) || !ul.lastPLI.CompareAndSwap(last, now.UnixNano()) {
+	a := r.kf.ask(layer, now, spaced)
+	if a != keyframeSent {
 		r.m.PLIThrottled().Inc()
-		return false
+		return a
 	}
 	if err := r.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ul.ssrc}}); err != nil {
-		return false
+		return keyframeThrottled
 	}
 	r.m.PLIForwarded().Inc()
-	return true
+	return keyframeSent
 }
 
 // addDown and removeDown swap the fan-out slice copy-on-write, so the read

@@ -78,6 +78,9 @@ type Forwarder struct {
 
 	kfAt    time.Time
 	kfAsked bool // a keyframe was requested for the current target
+	// keyStart is the extended output seq of the keyframe that opened
+	// the current layer's run.
+	keyStart uint64
 
 	hist history
 }
@@ -139,6 +142,18 @@ func (f *Forwarder) KeyframeRequest(now time.Time) (layer int, ok bool) {
 	f.kfAt, f.kfAsked = now, true
 	return f.target, true
 }
+
+// BeforeSwitch reports whether outSeq was sent before the keyframe that
+// opened the current layer's run (a switch, start or resume): the
+// subscriber's decoder restarts there, so the packet is not worth a resend.
+func (f *Forwarder) BeforeSwitch(outSeq uint16) bool {
+	ext, ok := extend(f.highOut, outSeq)
+	return ok && f.started && ext < f.keyStart
+}
+
+// KeyframeDeferred says the request KeyframeRequest just returned could not
+// go out yet (the publisher would drop it): the next call asks again.
+func (f *Forwarder) KeyframeDeferred() { f.kfAt = time.Time{} }
 
 // Accept decides about one incoming packet of layer, described by m (the
 // codec's Parse of it). hdr, payload and m are only read (other DownTracks
@@ -286,6 +301,7 @@ func (f *Forwarder) open(layer int, hdr *rtp.Header, m *Meta, now time.Time) {
 		g.startOut = 1<<32 + uint64(hdr.SequenceNumber)
 	}
 	g.highOut = g.startOut - 1 // Accept moves it onto the keyframe
+	f.keyStart = g.startOut
 	g.highIn = hdr.SequenceNumber - 1
 	if m.HasPictureID {
 		g.pidRefIn, g.pidRefOut = m.PictureID, m.PictureID

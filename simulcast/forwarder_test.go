@@ -503,3 +503,21 @@ func layer0Sender(f *Forwarder) func(seq uint16, ts uint32, key, marker bool) (O
 		return accept(f, 0, &h, vp8Packet(nil, true, key, true, seq, 1, 10), t0, make([]byte, 1500))
 	}
 }
+
+// TestKeyframeDeferredAsksAgain: a request the publisher could not take yet
+// is asked for again at the next call, not after KeyframeRetry.
+func TestKeyframeDeferredAsksAgain(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
+	f.SetTarget(1, t0)
+	if l, ok := f.KeyframeRequest(t0); !ok || l != 1 {
+		t.Fatal("no keyframe request for the target")
+	}
+	f.KeyframeDeferred()
+	if l, ok := f.KeyframeRequest(t0.Add(100 * time.Millisecond)); !ok || l != 1 {
+		t.Fatal("deferred request not asked again at the next call")
+	}
+	if _, ok := f.KeyframeRequest(t0.Add(200 * time.Millisecond)); ok {
+		t.Fatal("a request that went out is not throttled")
+	}
+}
