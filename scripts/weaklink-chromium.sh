@@ -37,7 +37,7 @@ for i in $(seq 1 "$RUNS"); do
 	dir="$OUT/run-$i"
 	mkdir -p "$dir"
 	echo "== run $i of $RUNS: rates $RATES kbit/s, $SHAPED each, $RECOVER unshaped after"
-	if SURGE_WEAKLINK=1 SURGE_WEAKLINK_RATES=$RATES SURGE_WEAKLINK_SHAPED=$SHAPED SURGE_WEAKLINK_RECOVER=$RECOVER SURGE_ARTIFACTS=$dir \
+	if SURGE_WEAKLINK_RATES=$RATES SURGE_WEAKLINK_SHAPED=$SHAPED SURGE_WEAKLINK_RECOVER=$RECOVER SURGE_ARTIFACTS=$dir \
 		$GO test "${flags[@]}" ./sfu/web >"$dir/test.log" 2>&1; then
 		passed=$((passed + 1))
 	fi
