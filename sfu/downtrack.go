@@ -267,16 +267,22 @@ func (d *DownTrack) setTarget(layer int, now time.Time) {
 func (d *DownTrack) keyframeRequest(now time.Time) {
 	d.mu.Lock()
 	layer, ok := d.fwd.KeyframeRequest(now)
+	black := d.fwd.CurrentLayer() < 0
 	d.mu.Unlock()
 	if !ok {
 		return
 	}
-	switch d.receiver.requestKeyframe(layer, now, true) {
-	case keyframeSent:
+	a, retry := d.receiver.requestKeyframe(layer, now, true, black)
+	switch {
+	case a == keyframeSent:
 		d.m.SwitchPLIs().Inc()
-	case keyframeDeferred:
+	case !retry.IsZero():
+		// Held back: the layer's keyframe was asked for lately (it may
+		// have gone past before this subscriber wanted it) or the
+		// publisher would drop the request now. Ask again as soon as it
+		// would go out, not a whole KeyframeRetry later.
 		d.mu.Lock()
-		d.fwd.KeyframeDeferred()
+		d.fwd.KeyframeNotBefore(retry)
 		d.mu.Unlock()
 	}
 }
@@ -485,7 +491,7 @@ func (d *DownTrack) rescueKeyframe(now time.Time) {
 	if !settled || layer < 0 || !due {
 		return
 	}
-	d.receiver.requestKeyframe(layer, now, true)
+	_, _ = d.receiver.requestKeyframe(layer, now, true, false)
 }
 
 // ssrcIs reports whether this track sends ssrc.

@@ -17,7 +17,7 @@ type keyframeAsk int
 
 const (
 	keyframeSent      keyframeAsk = iota // send the PLI now
-	keyframeThrottled                    // this layer's keyframe was asked for within the throttle: it is on its way
+	keyframeThrottled                    // this layer's keyframe was asked for within the throttle: on its way, or gone past a subscriber that came later
 	keyframeDeferred                     // another layer's was asked for just now: the publisher would drop this one; ask again later
 )
 
@@ -29,20 +29,51 @@ type keyframeGate struct {
 	throttle time.Duration // per layer: one request per throttle, whoever asks
 	last     [maxLayers]time.Time
 	lastAny  time.Time
+	// blackAt: per layer, when a held-back request from a subscriber that
+	// shows nothing yet will go out (zero: none waits). A switch request
+	// for another layer must not take the publisher's gap from it.
+	blackAt [maxLayers]time.Time
 }
 
 // ask reports what to do with a request for layer at now, and records a
-// request it lets through. spaced=false skips the cross-layer gap (for a
-// caller that asks for every layer at once and has no retry).
-func (g *keyframeGate) ask(layer int, now time.Time, spaced bool) keyframeAsk {
+// request it lets through; for one it holds, from when the same request
+// would go through. spaced=false skips the cross-layer gap (for a caller
+// that asks for every layer at once and has no retry). black: the asking
+// subscriber shows nothing until this keyframe (it just joined, or
+// resumes) and asks again when told; such a request goes before switches
+// between layers, which only improve a picture already there.
+func (g *keyframeGate) ask(layer int, now time.Time, spaced, black bool) (keyframeAsk, time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	a, at := g.hold(layer, now, spaced, black)
+	switch {
+	case a == keyframeSent:
+		g.last[layer], g.lastAny, g.blackAt[layer] = now, now, time.Time{}
+	case black && (g.blackAt[layer].IsZero() || at.Before(g.blackAt[layer])):
+		g.blackAt[layer] = at
+	}
+	return a, at
+}
+
+func (g *keyframeGate) hold(layer int, now time.Time, spaced, black bool) (keyframeAsk, time.Time) {
 	if l := g.last[layer]; !l.IsZero() && now.Sub(l) < g.throttle {
-		return keyframeThrottled
+		at := l.Add(g.throttle)
+		if spaced && g.lastAny.Add(publisherKeyframeGap).After(at) {
+			at = g.lastAny.Add(publisherKeyframeGap)
+		}
+		return keyframeThrottled, at
 	}
 	if spaced && !g.lastAny.IsZero() && now.Sub(g.lastAny) < publisherKeyframeGap {
-		return keyframeDeferred
+		return keyframeDeferred, g.lastAny.Add(publisherKeyframeGap)
 	}
-	g.last[layer], g.lastAny = now, now
-	return keyframeSent
+	if spaced && !black {
+		for m, at := range g.blackAt {
+			// One due within the gap would be pushed back by it; one
+			// overdue by a throttle has given up (its subscriber left).
+			if m != layer && !at.IsZero() && at.Before(now.Add(publisherKeyframeGap)) && now.Sub(at) < g.throttle {
+				return keyframeDeferred, at.Add(publisherKeyframeGap)
+			}
+		}
+	}
+	return keyframeSent, time.Time{}
 }

@@ -5,35 +5,69 @@ import (
 	"time"
 )
 
+// gateStep is one request to a keyframeGate and what it must answer.
+type gateStep struct {
+	at     int // ms from t0
+	layer  int
+	spaced bool
+	black  bool
+	want   keyframeAsk
+	retry  int // ms from t0 when held back; -1: sent
+}
+
+func runGate(t *testing.T, steps []gateStep) {
+	t.Helper()
+	t0 := time.Unix(1_700_000_000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	g := keyframeGate{throttle: 500 * time.Millisecond}
+	for i, s := range steps {
+		got, retry := g.ask(s.layer, ms(s.at), s.spaced, s.black)
+		want := time.Time{}
+		if s.retry >= 0 {
+			want = ms(s.retry)
+		}
+		if got != s.want || !retry.Equal(want) {
+			t.Errorf("step %d: layer %d black %v at %d ms: got %d, again at %v; want %d, again at %v",
+				i, s.layer, s.black, s.at, got, retry.Sub(t0), s.want, want.Sub(t0))
+		}
+	}
+}
+
 // TestKeyframeGate: one request per layer per throttle, whoever asks; a
 // request for another layer within the publisher's gap is deferred, not
 // sent to be dropped (Chromium keeps one 300 ms timer for all layers);
-// spaced=false sends regardless of the gap.
+// spaced=false sends regardless of the gap. A request held back says when
+// it would go through.
 func TestKeyframeGate(t *testing.T) {
-	t0 := time.Unix(1_700_000_000, 0)
-	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	steps := []struct {
-		at     time.Time
-		layer  int
-		spaced bool
-		want   keyframeAsk
-	}{
-		{ms(0), 1, true, keyframeSent},
-		{ms(100), 1, true, keyframeThrottled},       // h's keyframe is on its way
-		{ms(100), 0, true, keyframeDeferred},        // Chromium would drop a PLI for q now
-		{ms(200), 0, true, keyframeDeferred},        // 200 ms: still inside the gap
-		{ms(330), 0, true, keyframeSent},            // past it
-		{ms(520), 1, true, keyframeDeferred},        // h's throttle is over, but q's PLI was 190 ms ago
-		{ms(520), 2, false, keyframeSent},           // unspaced: sent anyway
-		{ms(570), 2, false, keyframeThrottled},      // the throttle holds unspaced requests too
-		{ms(850), 1, true, keyframeSent},            // 330 ms after the last request
-		{ms(850 + 499), 1, true, keyframeThrottled}, // one per throttle
-		{ms(850 + 500), 1, true, keyframeSent},
-	}
-	g := keyframeGate{throttle: 500 * time.Millisecond}
-	for i, s := range steps {
-		if got := g.ask(s.layer, s.at, s.spaced); got != s.want {
-			t.Errorf("step %d: layer %d at %v: got %d, want %d", i, s.layer, s.at.Sub(t0), got, s.want)
-		}
-	}
+	runGate(t, []gateStep{
+		{0, 1, true, false, keyframeSent, -1},
+		{100, 1, true, false, keyframeThrottled, 500},        // h's keyframe is on its way (or went past)
+		{100, 0, true, false, keyframeDeferred, 320},         // Chromium would drop a PLI for q now
+		{200, 0, true, false, keyframeDeferred, 320},         // 200 ms: still inside the gap
+		{330, 0, true, false, keyframeSent, -1},              // past it
+		{520, 1, true, false, keyframeDeferred, 650},         // h's throttle is over, but q's PLI was 190 ms ago
+		{520, 2, false, false, keyframeSent, -1},             // unspaced: sent anyway
+		{570, 2, false, false, keyframeThrottled, 1020},      // the throttle holds unspaced requests too
+		{600, 0, true, false, keyframeThrottled, 840},        // q's throttle ends at 830, the gap after f's at 840
+		{850, 1, true, false, keyframeSent, -1},              // 330 ms after the last request
+		{850 + 499, 1, true, false, keyframeThrottled, 1350}, // one per throttle
+		{850 + 500, 1, true, false, keyframeSent, -1},
+	})
+}
+
+// TestKeyframeGateBlackFirst: a subscriber that shows nothing until its
+// keyframe goes before switches between layers: a switch request that
+// would take the publisher's gap from a black subscriber's pending request
+// waits until after it, unless that subscriber stopped asking.
+func TestKeyframeGateBlackFirst(t *testing.T) {
+	runGate(t, []gateStep{
+		{0, 0, true, true, keyframeSent, -1},          // A joins on q
+		{50, 0, true, true, keyframeThrottled, 500},   // B joins after q's keyframe went past it
+		{350, 2, true, false, keyframeDeferred, 820},  // a switch to f would hold B's q until 670
+		{500, 0, true, true, keyframeSent, -1},        // B's q goes on time
+		{820, 2, true, false, keyframeSent, -1},       // then the switch
+		{2000, 0, true, true, keyframeSent, -1},       // C joins on q
+		{2100, 1, true, true, keyframeDeferred, 2320}, // D joins on h, within the gap
+		{2900, 2, true, false, keyframeSent, -1},      // D never asked again (it left): not held for it
+	})
 }

@@ -49,6 +49,39 @@ func TestLayerSendingOnlyPaddingCountsAsGone(t *testing.T) {
 	}
 }
 
+// TestLowestLayerLiveFromItsFirstPackets: subscribers of a publisher that
+// just started get its lowest layer from its first packets (in time for
+// the publisher's first keyframes), while a higher layer counts only once
+// its rate is measured, so that a weak link is not given a layer that
+// merely looks cheap because it just began.
+func TestLowestLayerLiveFromItsFirstPackets(t *testing.T) {
+	f := newFanout(t, 0)
+	up := &upLayer{ssrc: 0xabce, cache: newPacketCache(f.r.cfg.PacketCacheSize)}
+	f.r.layers[1] = up
+	t0 := time.Now()
+	for d := time.Duration(0); d <= 100*time.Millisecond; d += 20 * time.Millisecond {
+		f.next()
+		f.r.forward(0, f.ul, f.raw, &f.pkt, t0.Add(d))
+		f.r.forward(1, up, f.raw, &f.pkt, t0.Add(d))
+	}
+	rates := f.r.bitrates(t0.Add(100 * time.Millisecond))
+	if rates[0] <= 0 {
+		t.Errorf("lowest layer after 100 ms of media measures %d bps: not live", rates[0])
+	}
+	if rates[1] != 0 {
+		t.Errorf("a higher layer counts as live (%d bps) before its rate is measured", rates[1])
+	}
+	for d := 200 * time.Millisecond; d <= 700*time.Millisecond; d += 20 * time.Millisecond {
+		f.next()
+		f.r.forward(0, f.ul, f.raw, &f.pkt, t0.Add(d))
+		f.r.forward(1, up, f.raw, &f.pkt, t0.Add(d))
+		f.r.bitrates(t0.Add(d))
+	}
+	if rates := f.r.bitrates(t0.Add(800 * time.Millisecond)); rates[1] <= 1 {
+		t.Errorf("the higher layer, measured for 600 ms, is still not live (%d bps)", rates[1])
+	}
+}
+
 // padding is a padding-only RTP packet (no payload), as browsers send.
 func padding(t *testing.T, ssrc uint32, seq uint16, ts uint32) []byte {
 	t.Helper()

@@ -36,7 +36,7 @@ func (r *Receiver) setMuted(muted bool) bool {
 		for l := 0; l < maxLayers; l++ {
 			// Every layer at once: a libwebrtc publisher honours only
 			// the first, the rest come with subscribers' own PLIs.
-			r.requestKeyframe(l, now, false)
+			_, _ = r.requestKeyframe(l, now, false, false)
 		}
 	}
 	return changed

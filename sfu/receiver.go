@@ -235,27 +235,29 @@ func (r *Receiver) loadPacket(layer int, seq uint16, dst []byte, m *simulcast.Me
 // the publisher send a keyframe per subscriber), and not within
 // publisherKeyframeGap of one for another layer (the publisher would drop
 // it: keyframeDeferred, ask again). spaced=false sends regardless of the
-// gap.
-func (r *Receiver) requestKeyframe(layer int, now time.Time, spaced bool) keyframeAsk {
+// gap; black marks a subscriber that shows nothing until the keyframe (see
+// keyframeGate.ask). A request held back comes with when the same request
+// would go out (zero: not worth asking again).
+func (r *Receiver) requestKeyframe(layer int, now time.Time, spaced, black bool) (keyframeAsk, time.Time) {
 	if r.kind != webrtc.RTPCodecTypeVideo || layer < 0 || layer >= maxLayers {
-		return keyframeThrottled
+		return keyframeThrottled, time.Time{}
 	}
 	r.mu.Lock()
 	ul := r.layers[layer]
 	r.mu.Unlock()
 	if ul == nil {
-		return keyframeThrottled
+		return keyframeThrottled, time.Time{}
 	}
-	a := r.kf.ask(layer, now, spaced)
+	a, retry := r.kf.ask(layer, now, spaced, black)
 	if a != keyframeSent {
 		r.m.PLIThrottled().Inc()
-		return a
+		return a, retry
 	}
 	if err := r.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ul.ssrc}}); err != nil {
-		return keyframeThrottled
+		return keyframeThrottled, time.Time{}
 	}
 	r.m.PLIForwarded().Inc()
-	return keyframeSent
+	return keyframeSent, time.Time{}
 }
 
 // addDown and removeDown swap the fan-out slice copy-on-write, so the read
@@ -304,8 +306,12 @@ func (r *Receiver) bitrates(now time.Time) [maxLayers]int64 {
 		bps, settled := ul.meter.update(now, ul.bytes.Load())
 		// A layer counts as live once its rate is measured over half a
 		// window: a layer that just appeared looks nearly free, and
-		// choosing it would flood a weak link with the top layer.
-		if settled && now.UnixNano()-ul.lastPacket.Load() < int64(layerLiveFor) {
+		// choosing it would flood a weak link with the top layer. The
+		// lowest layer is live from its first packets: nothing cheaper
+		// can be chosen instead, and waiting for its measurement kept
+		// every subscriber of a new publisher on a black picture for
+		// 0.6 s and made them miss the publisher's first keyframes.
+		if (settled || i == 0) && now.UnixNano()-ul.lastPacket.Load() < int64(layerLiveFor) {
 			r.rates[i] = max(bps, 1)
 		}
 	}

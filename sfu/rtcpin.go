@@ -172,12 +172,12 @@ func (d *downlink) handleRTCP(b []byte, now time.Time, only *DownTrack) {
 			switch count {
 			case 1: // PLI
 				if t := d.track(binary.BigEndian.Uint32(p[8:]), only); t != nil {
-					t.receiver.requestKeyframe(t.currentLayer(), now, true)
+					_, _ = t.receiver.requestKeyframe(t.currentLayer(), now, true, false)
 				}
 			case 4: // FIR: entries of SSRC + sequence number
 				for off := 12; off+8 <= len(p); off += 8 {
 					if t := d.track(binary.BigEndian.Uint32(p[off:]), only); t != nil {
-						t.receiver.requestKeyframe(t.currentLayer(), now, true)
+						_, _ = t.receiver.requestKeyframe(t.currentLayer(), now, true, false)
 					}
 				}
 			}

@@ -77,7 +77,8 @@ type Forwarder struct {
 	hasTL0   bool
 
 	kfAt    time.Time
-	kfAsked bool // a keyframe was requested for the current target
+	kfAsked bool      // a keyframe was requested for the current target
+	kfNext  time.Time // non-zero: the last request was held back; ask again from then
 	// keyStart is the extended output seq of the keyframe that opened
 	// the current layer's run.
 	keyStart uint64
@@ -114,7 +115,7 @@ func (f *Forwarder) SetTarget(layer int, now time.Time) {
 	if layer == f.target {
 		return
 	}
-	f.target, f.targetAt, f.kfAsked = layer, now, false
+	f.target, f.targetAt, f.kfAsked, f.kfNext = layer, now, false, time.Time{}
 	f.pausing = false
 	if layer == LayerPaused && f.current >= 0 {
 		if f.lastMark || !f.started {
@@ -131,6 +132,14 @@ func (f *Forwarder) SetTarget(layer int, now time.Time) {
 func (f *Forwarder) KeyframeRequest(now time.Time) (layer int, ok bool) {
 	if !f.layered || f.target < 0 || f.target == f.current {
 		return LayerPaused, false
+	}
+	if !f.kfNext.IsZero() {
+		if now.Before(f.kfNext) {
+			return LayerPaused, false
+		}
+		f.kfNext = time.Time{}
+		f.kfAt, f.kfAsked = now, true
+		return f.target, true
 	}
 	wait := f.cfg.KeyframeThrottle
 	if f.kfAsked && f.cfg.KeyframeRetry > wait {
@@ -151,9 +160,10 @@ func (f *Forwarder) BeforeSwitch(outSeq uint16) bool {
 	return ok && f.started && ext < f.keyStart
 }
 
-// KeyframeDeferred says the request KeyframeRequest just returned could not
-// go out yet (the publisher would drop it): the next call asks again.
-func (f *Forwarder) KeyframeDeferred() { f.kfAt = time.Time{} }
+// KeyframeNotBefore says the request KeyframeRequest just returned did not
+// go out, and would at t: the first call from t asks again, rather than
+// one KeyframeRetry later.
+func (f *Forwarder) KeyframeNotBefore(t time.Time) { f.kfNext = t }
 
 // Accept decides about one incoming packet of layer, described by m (the
 // codec's Parse of it). hdr, payload and m are only read (other DownTracks

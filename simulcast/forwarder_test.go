@@ -504,20 +504,31 @@ func layer0Sender(f *Forwarder) func(seq uint16, ts uint32, key, marker bool) (O
 	}
 }
 
-// TestKeyframeDeferredAsksAgain: a request the publisher could not take yet
-// is asked for again at the next call, not after KeyframeRetry.
-func TestKeyframeDeferredAsksAgain(t *testing.T) {
+// TestKeyframeNotBefore: a request that did not go out (the publisher
+// would drop it, or the layer's keyframe was asked for lately) is asked for
+// again from the time given, not one KeyframeRetry later; a new target
+// asks without waiting for the old target's hold (only for KeyframeThrottle).
+func TestKeyframeNotBefore(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	f := NewForwarder(DefaultConfig(), 90000, VP8{})
 	f.SetTarget(1, t0)
 	if l, ok := f.KeyframeRequest(t0); !ok || l != 1 {
 		t.Fatal("no keyframe request for the target")
 	}
-	f.KeyframeDeferred()
-	if l, ok := f.KeyframeRequest(t0.Add(100 * time.Millisecond)); !ok || l != 1 {
-		t.Fatal("deferred request not asked again at the next call")
+	f.KeyframeNotBefore(ms(230))
+	if _, ok := f.KeyframeRequest(ms(200)); ok {
+		t.Fatal("asked again before the time given")
 	}
-	if _, ok := f.KeyframeRequest(t0.Add(200 * time.Millisecond)); ok {
+	if l, ok := f.KeyframeRequest(ms(230)); !ok || l != 1 {
+		t.Fatal("held request not asked again at the time given")
+	}
+	if _, ok := f.KeyframeRequest(ms(330)); ok {
 		t.Fatal("a request that went out is not throttled")
+	}
+	f.KeyframeNotBefore(ms(900))
+	f.SetTarget(2, ms(500))
+	if l, ok := f.KeyframeRequest(ms(500)); !ok || l != 2 {
+		t.Fatal("a new target waits for the old target's hold")
 	}
 }
