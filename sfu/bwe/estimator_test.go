@@ -235,3 +235,32 @@ func TestCameraBehindShaper(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitedProbesDoNotRatchet: once probes have measured a link, later
+// measurements of the same link (they scatter by several per cent) leave
+// the estimate where it is; taking each higher one crept the estimate of a
+// 400 kbit/s link past what h plus audio needs (real Chromium, CI). A
+// measurement well above it, confirmed, still raises it.
+func TestLimitedProbesDoNotRatchet(t *testing.T) {
+	e := NewEstimator(DefaultConfig(), time.Unix(1_700_000_000, 0))
+	e.applyProbe(&ProbeResult{Rate: 400_000, Limited: true})
+	base := e.Target()
+	if base != 360_000 {
+		t.Fatalf("first measurement of 400 kbps: estimate %d, want 360000", base)
+	}
+	for _, r := range []int64{411_000, 419_000, 415_000, 425_000, 430_000} {
+		e.applyProbe(&ProbeResult{Rate: r, Limited: true})
+		if got := e.Target(); got != base {
+			t.Fatalf("a measurement of %d bps moved the estimate from %d to %d", r, base, got)
+		}
+	}
+	p := ProbeResult{Rate: 700_000, Limited: true}
+	e.applyProbe(&p)
+	if !p.Held || e.Target() != base {
+		t.Fatalf("a far higher measurement right after a short one: held %v, estimate %d; want held, %d", p.Held, e.Target(), base)
+	}
+	e.applyProbe(&ProbeResult{Rate: 690_000, Limited: true})
+	if got, want := e.Target(), int64(690_000*9/10); got != want {
+		t.Fatalf("confirmed higher measurement: estimate %d, want %d", got, want)
+	}
+}
