@@ -482,16 +482,15 @@ func (d *DownTrack) rescueKeyframe(now time.Time) {
 		return
 	}
 	d.mu.Lock()
-	layer, settled := d.fwd.CurrentLayer(), d.fwd.CurrentLayer() == d.fwd.TargetLayer()
-	due := now.Sub(d.lastRescue) >= rescueInterval
-	if settled && layer >= 0 && due {
+	layer := d.fwd.CurrentLayer()
+	ask := layer >= 0 && layer == d.fwd.TargetLayer() && now.Sub(d.lastRescue) >= rescueInterval
+	if ask {
 		d.lastRescue = now
 	}
 	d.mu.Unlock()
-	if !settled || layer < 0 || !due {
-		return
+	if ask {
+		_, _ = d.receiver.requestKeyframe(layer, now, true, false)
 	}
-	_, _ = d.receiver.requestKeyframe(layer, now, true, false)
 }
 
 // ssrcIs reports whether this track sends ssrc.

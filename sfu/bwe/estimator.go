@@ -261,31 +261,32 @@ const limitedRaiseMargin = 110
 // link from 358 to 377 kbps in 6 s, past what h plus audio needs, and the
 // subscriber stepped up into a freeze (real Chromium, CI).
 func (e *Estimator) applyProbe(p *ProbeResult) {
-	rate := p.Rate
-	floor := e.Target()
+	rate, bar := p.Rate, e.Target() // a reading must beat bar to raise the estimate
 	if p.Limited {
 		rate = p.Rate * 9 / 10
 		if e.proven {
-			floor = floor * limitedRaiseMargin / 100
+			bar = bar * limitedRaiseMargin / 100
 		}
 	}
-	raise := rate > floor || (p.Limited && !e.proven)
+	guess := p.Limited && !e.proven // a measurement replaces the initial guess, down too
 	switch {
-	case rate <= 0 || !raise:
+	case rate <= 0 || (rate <= bar && !guess):
 		e.candidate = 0
 	case e.doubted && e.candidate == 0:
 		e.candidate, p.Held = rate, true
 	default:
 		if e.candidate > 0 {
-			rate = min(rate, e.candidate)
+			rate = min(rate, e.candidate) // the lower of the two readings
 		}
 		e.candidate = 0
-		if rate > e.Target() {
-			e.delayRate = min(rate, e.cfg.Max)
+		switch {
+		case guess:
+			e.delayRate = max(min(rate, e.cfg.Max), e.cfg.Min)
 			e.lossRate = max(e.lossRate, e.delayRate)
 			e.proven = true
-		} else if p.Limited && !e.proven {
-			e.delayRate = max(rate, e.cfg.Min)
+		case rate > bar:
+			e.delayRate = min(rate, e.cfg.Max)
+			e.lossRate = max(e.lossRate, e.delayRate)
 			e.proven = true
 		}
 	}

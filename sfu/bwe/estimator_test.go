@@ -93,7 +93,7 @@ func TestUnconstrainedStartsHigh(t *testing.T) {
 	s := newSim(t, simLink{delay: 10 * time.Millisecond})
 	s.run(20 * time.Second)
 	top := len(s.layers) - 1
-	at := s.firstLayerAt(top, 0)
+	at := s.firstLayerAtLeast(top, 0)
 	w := s.window(at+time.Millisecond, 20*time.Second)
 	t.Logf("top layer after %v; then layers %v", at, w.layers)
 	if at < 0 || at > 3*time.Second {
@@ -112,7 +112,7 @@ func TestBottleneckGoes(t *testing.T) {
 	s.run(20 * time.Second)
 	s.link.rate = 0
 	s.run(15 * time.Second)
-	at := s.firstLayerAt(len(s.layers)-1, 20*time.Second)
+	at := s.firstLayerAtLeast(len(s.layers)-1, 20*time.Second)
 	t.Logf("top layer %v after the bottleneck went", at)
 	if at < 0 || at > 5*time.Second {
 		s.logTrace(19*time.Second, 35*time.Second)
@@ -127,7 +127,7 @@ func TestBottleneckArrives(t *testing.T) {
 	s.run(10 * time.Second)
 	s.link.rate = 400_000
 	s.run(20 * time.Second)
-	at := s.firstLayerAt(0, 10*time.Second)
+	at := s.firstLayerAtLeast(0, 10*time.Second)
 	w := s.window(13*time.Second, 30*time.Second)
 	t.Logf("down on q %v after the bottleneck came; then layers %v, loss %.2f %%", at, w.layers, w.lossPct)
 	if at < 0 || at > 2*time.Second {
@@ -149,7 +149,7 @@ func TestReceiverJitterIsNotCongestion(t *testing.T) {
 			s := newSim(t, simLink{delay: 10 * time.Millisecond, busyIn: 150 * time.Millisecond, busyFor: busy})
 			s.run(60 * time.Second)
 			top := len(s.layers) - 1
-			at := s.firstLayerAt(top, 0)
+			at := s.firstLayerAtLeast(top, 0)
 			w := s.window(at+time.Millisecond, 60*time.Second)
 			t.Logf("top layer after %v; then layers %v, estimate %d..%d", at, w.layers, w.minEst, w.maxEst)
 			if at < 0 || at > 5*time.Second || len(w.layers) != 1 {
@@ -174,7 +174,7 @@ func TestPausedSubscriberResumes(t *testing.T) {
 	}
 	s.link.rate = 400_000
 	s.run(20 * time.Second)
-	at := s.firstLayerAt(0, 25*time.Second)
+	at := s.firstLayerAtLeast(0, 25*time.Second)
 	w := s.window(25*time.Second+at, 45*time.Second)
 	t.Logf("video back %v after the link recovered; then layers %v, estimate %d..%d", at, w.layers, w.minEst, w.maxEst)
 	if at < 0 || at > 5*time.Second {

@@ -318,16 +318,8 @@ func (s *sim) window(from, to time.Duration) simWindow {
 	return w
 }
 
-func (s *sim) firstLayerAt(layer int, after time.Duration) time.Duration {
-	for _, tr := range s.trace {
-		if tr.at > after && tr.layer == layer {
-			return tr.at - after
-		}
-	}
-	return -1
-}
-
-// firstLayerAtLeast is like firstLayerAt for any layer from layer up.
+// firstLayerAtLeast is how long after after the subscriber was first on
+// layer or above it (-1: never).
 func (s *sim) firstLayerAtLeast(layer int, after time.Duration) time.Duration {
 	for _, tr := range s.trace {
 		if tr.at > after && tr.layer >= layer {
