@@ -237,7 +237,7 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, 
 	}
 
 	s := f.hist.slot(ext)
-	*s = sent{ext: ext, ts: out.Timestamp, inSeq: hdr.SequenceNumber, pid: pid, tl0: tl0, layer: int8(layer)}
+	*s = sent{tag: slotTag(ext), ts: out.Timestamp, inSeq: hdr.SequenceNumber, pid: pid, tl0: tl0, layer: int8(layer)}
 	if newest {
 		g.highIn, g.highInTS, g.highOut = hdr.SequenceNumber, hdr.Timestamp, ext
 		f.highOut, f.lastMark, f.started = ext, hdr.Marker, true
@@ -345,7 +345,7 @@ func (f *Forwarder) Retransmission(outSeq uint16) (layer int, inSeq uint16, ok b
 	if !ok || !f.started {
 		return LayerPaused, 0, false
 	}
-	if s := f.hist.slot(ext); s.ext == ext {
+	if s := f.hist.slot(ext); s.holds(ext) {
 		return int(s.layer), s.inSeq, true
 	}
 	g := f.hist.find(ext)
@@ -365,7 +365,7 @@ func (f *Forwarder) RewriteRetransmission(outSeq uint16, hdr *rtp.Header, payloa
 		return Output{}, false
 	}
 	s := f.hist.slot(ext)
-	if s.ext != ext {
+	if !s.holds(ext) {
 		// A gap: never sent, so its rewrite follows from its segment.
 		// Remember it, so the next NACK for it gets the same bytes even
 		// after the picture ID reference has moved on.
@@ -374,7 +374,7 @@ func (f *Forwarder) RewriteRetransmission(outSeq uint16, hdr *rtp.Header, payloa
 			return Output{}, false
 		}
 		pid, tl0 := f.numbering(g, m)
-		*s = sent{ext: ext, ts: hdr.Timestamp + g.tsOff, inSeq: hdr.SequenceNumber, pid: pid, tl0: tl0, layer: g.layer}
+		*s = sent{tag: slotTag(ext), ts: hdr.Timestamp + g.tsOff, inSeq: hdr.SequenceNumber, pid: pid, tl0: tl0, layer: g.layer}
 	} else if s.inSeq != hdr.SequenceNumber {
 		return Output{}, false
 	}

@@ -58,9 +58,14 @@ func (g *segment) mapPID(in uint16, wide bool) uint16 {
 	return uint16(int(g.pidRefOut)+delta) & 0x7fff
 }
 
-// sent is what was emitted for one output sequence number.
+// sent is what was emitted for one output sequence number. 16 bytes: a
+// subscriber holds historySize of them, and at a few hundred subscribers
+// per server the ring is a visible part of each one's memory.
 type sent struct {
-	ext   uint64 // extended output seq; the slot is valid when ext matches
+	// tag is the ring generation of the extended output seq the slot
+	// holds (ext/historySize + 1; 0: empty), which with the slot's index
+	// names ext exactly for the next 2^42 packets.
+	tag   uint32
 	ts    uint32
 	inSeq uint16
 	pid   uint16
@@ -90,10 +95,15 @@ func (h *history) open() *segment {
 
 func (h *history) slot(ext uint64) *sent { return &h.slots[ext%historySize] }
 
+func slotTag(ext uint64) uint32 { return uint32(ext/historySize) + 1 }
+
+// holds reports whether s records extended output seq ext (s must be ext's
+// slot).
+func (s *sent) holds(ext uint64) bool { return s.tag == slotTag(ext) }
+
 // wasSent reports whether ext was already emitted.
 func (h *history) wasSent(ext uint64) bool {
-	s := h.slot(ext)
-	return s.ext == ext && ext != 0
+	return ext != 0 && h.slot(ext).holds(ext)
 }
 
 // previous returns the segment before the i-th newest (0 = current), or nil.

@@ -8,9 +8,12 @@ import (
 	"github.com/pion/rtcp"
 )
 
-// historySize is the number of sent packets remembered for feedback: two
-// seconds at 2,000 packets/s, more than any feedback takes to come back.
-const historySize = 4096
+// historySize is the number of sent packets remembered for feedback: a
+// second at 2,000 packets/s (about bwe.max_bitrate's 20 Mbit/s), more than
+// feedback takes to come back (an RTT plus the receiver's 50-250 ms
+// interval), and 10 s at the 200 packets/s of one 1.7 Mbit/s layer. Every
+// subscriber holds one, so it is not made larger than that.
+const historySize = 2048
 
 // A slot packs one sent packet into a word, so writers and readers share
 // it without locks: the low 16 bits of its sequence number (which tell a
