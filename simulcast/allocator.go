@@ -38,8 +38,10 @@ func NewAllocator(cfg Config) *Allocator {
 // layer, in the order given (put the tracks that matter most, e.g. the active
 // speaker, first: they keep video when not all can). Then upgrades go one
 // layer at a time to the track on the lowest layer, cheapest upgrade first,
-// so that four publishers share the budget instead of one taking it all. A
-// track that does not get its lowest layer gets 0, which pauses it.
+// so that four publishers share the budget instead of one taking it all. The
+// first track that does not get its lowest layer gets what is left, short
+// of that layer (the Selector may keep it there: see Config.PauseHeadroom);
+// the others get 0, which pauses them.
 func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []int64) []int64 {
 	n := len(tracks)
 	if cap(out) < n {
@@ -88,12 +90,22 @@ func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []
 			}
 		}
 		if best < 0 {
-			return out
+			break
 		}
 		out[best] += bestCost
 		level[best] = int8(bestNext)
 		remaining -= bestCost
 	}
+	if remaining <= 0 {
+		return out
+	}
+	for i := range tracks {
+		if t := &tracks[i]; level[i] < 0 && t.Visible && t.MaxLayer >= 0 && topLive(&t.LayerBitrates, clampCap(t.MaxLayer)) >= 0 {
+			out[i] = remaining
+			break
+		}
+	}
+	return out
 }
 
 // cost is what layer l of t is charged: less to keep than to reach.

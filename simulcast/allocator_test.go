@@ -69,6 +69,28 @@ func TestAllocate(t *testing.T) {
 	}
 }
 
+// TestAllocateLeftoverGoesToFirstUnfunded: what is left after the lowest
+// layers and upgrades goes to the first track that did not get its lowest
+// layer, so the Selector can keep it there on an estimate a little short
+// (Config.PauseHeadroom); the tracks after it get nothing.
+func TestAllocateLeftoverGoesToFirstUnfunded(t *testing.T) {
+	q := int64(172_500) // q with 1.15 headroom
+	ts := demands(4)
+	out := NewAllocator(DefaultConfig()).Allocate(2*q+50_000, 0, ts, nil)
+	want := []int64{q, q, 50_000, 0}
+	for i := range want {
+		if out[i] != want[i] {
+			t.Fatalf("budgets %v, want %v", out, want)
+		}
+	}
+	ts = demands(2)
+	ts[0].Visible = false
+	out = NewAllocator(DefaultConfig()).Allocate(100_000, 0, ts, nil)
+	if out[0] != 0 || out[1] != 100_000 {
+		t.Fatalf("budgets %v: the invisible track got the leftover, or the visible one did not", out)
+	}
+}
+
 func TestAllocateKeepingCostsLess(t *testing.T) {
 	// A track already on h keeps it with 1.0× headroom when a newcomer
 	// would need 1.15×: allocation has the Selector's hysteresis.

@@ -23,9 +23,20 @@ type Config struct {
 	// a track on its current layer). Keep it below UpHeadroom: the gap is
 	// the hysteresis band. Default 1.0.
 	DownHeadroom float64 `mapstructure:"down_headroom"`
+	// PauseHeadroom is the factor over the lowest layer's bitrate below
+	// which the budget pauses video. Between it and DownHeadroom a track
+	// steps down to the lowest layer, or stays there, rather than pause:
+	// near the bottom an estimate reads a link that carries the lowest
+	// layer as up to half short of it (a probe's queue, the loss of the
+	// layer being left), and a paused picture costs more than one sent a
+	// little over the estimate. Loss, not the estimate, then decides: a
+	// track that has been on the lowest layer for LossHold with loss above
+	// HighLoss is paused. Default 0.5; at most DownHeadroom.
+	PauseHeadroom float64 `mapstructure:"pause_headroom"`
 	// HighLoss is the recent loss fraction (0..1) that counts as a budget
 	// shortfall: the Selector steps down one layer, never below the lowest
-	// layer (loss alone does not pause video). Default 0.10.
+	// layer (loss alone pauses video only on a budget short of the lowest
+	// layer: see PauseHeadroom). Default 0.10.
 	HighLoss float64 `mapstructure:"high_loss"`
 	// UpMaxLoss is the loss fraction above which stepping up is not
 	// considered; the UpHold clock restarts once loss falls back. Default 0.02.
@@ -59,6 +70,7 @@ func DefaultConfig() Config {
 		UpHold:           3 * time.Second,
 		UpHeadroom:       1.15,
 		DownHeadroom:     1.0,
+		PauseHeadroom:    0.5,
 		HighLoss:         0.10,
 		UpMaxLoss:        0.02,
 		LossHold:         2 * time.Second,
@@ -76,6 +88,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: simulcast.up_hold must not be negative", ErrConfig)
 	case c.DownHeadroom <= 0:
 		return fmt.Errorf("%w: simulcast.down_headroom must be positive", ErrConfig)
+	case c.PauseHeadroom <= 0 || c.PauseHeadroom > c.DownHeadroom:
+		return fmt.Errorf("%w: need 0 < simulcast.pause_headroom <= simulcast.down_headroom", ErrConfig)
 	case c.UpHeadroom < c.DownHeadroom:
 		return fmt.Errorf("%w: simulcast.up_headroom must be at least simulcast.down_headroom, or layers flap", ErrConfig)
 	case c.HighLoss <= 0 || c.HighLoss > 1 || c.UpMaxLoss < 0 || c.UpMaxLoss > c.HighLoss:

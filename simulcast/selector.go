@@ -78,6 +78,8 @@ type Selector struct {
 	coveredSince [NumLayers]time.Time
 	lastLossDown time.Time
 	lossDowned   bool
+	changedAt    time.Time // when layer last changed
+	lossSince    time.Time // since when loss has stayed above HighLoss; zero: it is not
 	// peak[l] is layer l's bitrate held at its recent highs (decaying
 	// over peakDecay): what stepping up is judged against.
 	peak   [NumLayers]float64
@@ -108,7 +110,7 @@ func (s *Selector) Decide(in Inputs, now time.Time) Decision {
 	next, reason := s.choose(&in, now)
 	s.started = true
 	if next != from {
-		s.layer, s.reason = next, reason
+		s.layer, s.reason, s.changedAt = next, reason, now
 	} else if s.reason == ReasonNone {
 		s.reason = reason
 	}
@@ -116,6 +118,12 @@ func (s *Selector) Decide(in Inputs, now time.Time) Decision {
 }
 
 func (s *Selector) updateCoverage(in *Inputs, now time.Time) {
+	switch {
+	case in.Loss <= s.cfg.HighLoss:
+		s.lossSince = time.Time{}
+	case s.lossSince.IsZero():
+		s.lossSince = now
+	}
 	held := s.HoldRates(in.LayerBitrates, now)
 	lossOK := in.Loss <= s.cfg.UpMaxLoss
 	for l := 0; l < NumLayers; l++ {
@@ -226,6 +234,12 @@ func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
 			if forced == ReasonLayerLost && top > cur && fits(rates, top, in.Budget, s.cfg.DownHeadroom) {
 				return top, forced
 			}
+			if low := lowestLive(rates, start); low >= 0 && s.keepLowest(in, low, now) {
+				if low == cur {
+					return cur, s.reason
+				}
+				return low, forced
+			}
 			return LayerPaused, ReasonBandwidth
 		}
 		if in.Loss > s.cfg.HighLoss && (!s.lossDowned || now.Sub(s.lastLossDown) >= s.cfg.LossHold) {
@@ -250,6 +264,31 @@ func (s *Selector) choose(in *Inputs, now time.Time) (int, Reason) {
 		}
 	}
 	return cur, s.reason
+}
+
+// keepLowest reports whether a budget that no longer covers any layer with
+// DownHeadroom still leaves the track on its lowest live layer low rather
+// than pause it (Config.PauseHeadroom): it covers low with PauseHeadroom,
+// and the track has not been there with loss above HighLoss throughout the
+// last LossHold, which says that the link, not only the estimate, is
+// short. Loss counts from the switch to low only: the loss that made a
+// track leave a higher layer (and its queue, which the lower layer's
+// keyframe lands in) lasts a report or two into the lower one.
+func (s *Selector) keepLowest(in *Inputs, low int, now time.Time) bool {
+	if !fits(&in.LayerBitrates, low, in.Budget, s.cfg.PauseHeadroom) {
+		return false
+	}
+	if s.layer != low || s.lossSince.IsZero() {
+		return true
+	}
+	return now.Sub(later(s.lossSince, s.changedAt)) < s.cfg.LossHold
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Decided reports whether Decide has run, so that a paused Selector can be

@@ -50,7 +50,8 @@ func TestSelectorStepsDownWithinOneEvaluation(t *testing.T) {
 	}{
 		{"one layer", 1_000_000, 1, ReasonBandwidth},
 		{"two layers at once", 200_000, 0, ReasonBandwidth},
-		{"pause", 100_000, -1, ReasonBandwidth},
+		{"short of q: q rather than pause", 100_000, 0, ReasonBandwidth},
+		{"pause below half of q", 70_000, -1, ReasonBandwidth},
 		{"down headroom is 1.0: exactly covered stays", 1_700_000, 2, ReasonStart},
 	}
 	for _, tt := range tests {
@@ -116,7 +117,7 @@ func TestSelectorDoesNotFlapOnWobble(t *testing.T) {
 
 func TestSelectorPauseAndResume(t *testing.T) {
 	s, now := started(t, 0)
-	d := s.Decide(in(100_000), now.Add(time.Second))
+	d := s.Decide(in(70_000), now.Add(time.Second))
 	if d.Layer != -1 || d.Reason != ReasonBandwidth {
 		t.Fatalf("not paused: %+v", d)
 	}
@@ -129,6 +130,79 @@ func TestSelectorPauseAndResume(t *testing.T) {
 	}
 	if d := s.Decide(in(200_000), now.Add(hold)); d.Layer != 0 || d.Reason != ReasonResume {
 		t.Fatalf("not resumed: %+v", d)
+	}
+}
+
+// TestSelectorKeepsLowestLayerUntilLossSaysOtherwise: an estimate a little
+// short of the lowest layer does not pause video (the real-Chromium weak
+// link at 250 kbit/s read 168-200 kbps of a link carrying q and audio, and
+// paused video for 3 s each time); loss that lasts on the lowest layer
+// does.
+func TestSelectorKeepsLowestLayerUntilLossSaysOtherwise(t *testing.T) {
+	hold := DefaultConfig().LossHold
+	short := func(loss float64) Inputs { i := in(100_000); i.Loss = loss; return i }
+	tests := []struct {
+		name  string
+		from  int
+		after time.Duration // since the selector reached from
+		in    Inputs
+		want  int
+	}{
+		{"on q, short, no loss: stays", 0, 10 * time.Second, short(0), 0},
+		{"on q, short, loss at high_loss: stays", 0, 10 * time.Second, short(0.10), 0},
+		{"on q, short, lasting loss: pauses", 0, hold, short(0.3), -1},
+		{"just stepped to q, loss of the layer left: stays", 0, hold - time.Millisecond, short(0.3), 0},
+		{"on f, short of q, heavy loss: q, not pause", 2, 0, short(0.6), 0},
+		{"on q, budget covers q: loss alone never pauses", 0, 10 * time.Second, func() Inputs { i := in(200_000); i.Loss = 0.5; return i }(), 0},
+		{"on q, below half of q: pauses at once", 0, 0, in(74_999), -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, now := started(t, tt.from)
+			// The same inputs throughout: loss, if any, has lasted
+			// since the selector reached tt.from.
+			var d Decision
+			for el := time.Duration(0); ; el += 100 * time.Millisecond {
+				el = min(el, tt.after)
+				if d = s.Decide(tt.in, now.Add(el)); el == tt.after {
+					break
+				}
+			}
+			if d.Layer != tt.want {
+				t.Errorf("got %+v, want layer %d", d, tt.want)
+			}
+		})
+	}
+}
+
+// TestSelectorPausesOnlyOnLossThatLasts: a loss report that comes and goes
+// on the lowest layer (its keyframe overflowing a short queue) does not
+// pause video; loss through a whole LossHold does, counted from its onset.
+func TestSelectorPausesOnlyOnLossThatLasts(t *testing.T) {
+	hold := DefaultConfig().LossHold
+	s, now := started(t, 0)
+	lossy := in(100_000)
+	lossy.Loss = 0.3
+	clean := in(100_000)
+	step := 250 * time.Millisecond
+	el := time.Duration(0)
+	for ; el < 10*time.Second; el += step {
+		i := clean
+		if (el/time.Second)%2 == 0 { // lossy one second in two
+			i = lossy
+		}
+		if d := s.Decide(i, now.Add(el)); d.Layer != 0 {
+			t.Fatalf("paused at %v on loss that did not last: %+v", el, d)
+		}
+	}
+	onset := el
+	for ; el < onset+hold; el += step {
+		if d := s.Decide(lossy, now.Add(el)); d.Layer != 0 {
+			t.Fatalf("paused %v after the loss began, before loss_hold %v", el-onset, hold)
+		}
+	}
+	if d := s.Decide(lossy, now.Add(el)); d.Layer != -1 {
+		t.Fatalf("still on q after %v of loss: %+v", el-onset, d)
 	}
 }
 

@@ -80,6 +80,7 @@ var descriptions = map[string]string{
 	"simulcast.up_hold":               "how long the budget must cover a higher layer before stepping up",
 	"simulcast.up_headroom":           "budget/bitrate factor needed to step up to a layer",
 	"simulcast.down_headroom":         "budget/bitrate factor below which the current layer is left at once",
+	"simulcast.pause_headroom":        "budget/bitrate factor of the lowest layer below which video pauses",
 	"simulcast.high_loss":             "loss fraction that steps a subscriber down one layer",
 	"simulcast.up_max_loss":           "loss fraction above which no step up is considered",
 	"simulcast.loss_hold":             "minimum time between two loss-driven step-downs",
