@@ -128,7 +128,7 @@ func buildFanout(tb testing.TB, n int, w *benchWire) *fanout {
 			tb.Fatal(err)
 		}
 		// The controller would pick the layer on its first tick.
-		d.setTarget(0, now)
+		d.setTarget(0, false, now)
 		r.addDown(d)
 		f.downs = append(f.downs, d)
 		f.writers = append(f.writers, w)

@@ -144,7 +144,7 @@ func (c *controller) tick(now time.Time) {
 		in := c.inputs(i, d)
 		dec := d.selector.Decide(in, now)
 		if dec.Changed {
-			d.setTarget(dec.Layer, now)
+			d.setTarget(dec.Layer, dec.Drain, now)
 			c.countSwitch(dec)
 		}
 		d.keyframeRequest(now)

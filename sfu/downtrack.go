@@ -252,10 +252,14 @@ func (d *DownTrack) sendProbe(p *bwe.Probe, b *batch, now time.Time) {
 	d.m.ProbePackets().Add(float64(p.Packets))
 }
 
-// setTarget points the forwarder at layer; the switch happens at its keyframe.
-func (d *DownTrack) setTarget(layer int, now time.Time) {
+// setTarget points the forwarder at layer; the switch happens at its
+// keyframe. drain stops the current layer meanwhile (Forwarder.Drain).
+func (d *DownTrack) setTarget(layer int, drain bool, now time.Time) {
 	d.mu.Lock()
 	d.fwd.SetTarget(layer, now)
+	if drain {
+		d.fwd.Drain()
+	}
 	if layer == simulcast.LayerPaused && d.fwd.CurrentLayer() == simulcast.LayerPaused {
 		d.curLayer.Store(simulcast.LayerPaused)
 	}

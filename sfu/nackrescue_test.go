@@ -68,12 +68,12 @@ func TestStaleNACKIsNotResent(t *testing.T) {
 	f, d, w := flowingToOne(t)
 	old := f.seq - 5
 	now := time.Now()
-	d.setTarget(-1, now)
+	d.setTarget(-1, false, now)
 	for i := 0; i < 8; i++ { // past the end of the frame in flight: paused
 		f.next()
 		f.forward()
 	}
-	d.setTarget(0, now)
+	d.setTarget(0, false, now)
 	f.next()
 	f.pid = (f.pid/10 + 1) * 10
 	f.build(true)

@@ -31,7 +31,9 @@ type Config struct {
 	// layer being left), and a paused picture costs more than one sent a
 	// little over the estimate. Loss, not the estimate, then decides: a
 	// track that has been on the lowest layer for LossHold with loss above
-	// HighLoss is paused. Default 0.5; at most DownHeadroom.
+	// HighLoss is paused. A step down for bandwidth from a layer the budget
+	// covers less than this factor of also stops that layer at once
+	// (Decision.Drain). Default 0.5; at most DownHeadroom.
 	PauseHeadroom float64 `mapstructure:"pause_headroom"`
 	// HighLoss is the recent loss fraction (0..1) that counts as a budget
 	// shortfall: the Selector steps down one layer, never below the lowest

@@ -65,6 +65,10 @@ type Forwarder struct {
 	current, target int
 	targetAt        time.Time
 	pausing         bool // pause at the end of the frame in flight
+	// draining stops the current layer at the end of its frame in flight
+	// while a switch down waits for its keyframe (Drain); drained says
+	// that frame has ended.
+	draining, drained bool
 
 	started  bool   // something was forwarded
 	highOut  uint64 // extended output seq of the newest packet sent
@@ -116,13 +120,26 @@ func (f *Forwarder) SetTarget(layer int, now time.Time) {
 		return
 	}
 	f.target, f.targetAt, f.kfAsked, f.kfNext = layer, now, false, time.Time{}
-	f.pausing = false
+	f.pausing, f.draining, f.drained = false, false, false
 	if layer == LayerPaused && f.current >= 0 {
 		if f.lastMark || !f.started {
 			f.current = LayerPaused
 		} else {
 			f.pausing = true
 		}
+	}
+}
+
+// Drain stops the current layer at the end of its frame in flight, until
+// the lower target SetTarget set starts at its keyframe. A link that
+// carries far less than the current layer only queues what is sent of it,
+// in front of that keyframe, and every packet lengthens the freeze. For
+// congestion only: a switch down for any other reason keeps the current
+// layer flowing, so the picture never stops. The drain ends with the
+// switch or with the next SetTarget.
+func (f *Forwarder) Drain() {
+	if f.started && f.target >= 0 && f.current > f.target {
+		f.draining, f.drained = true, f.lastMark
 	}
 }
 
@@ -204,6 +221,10 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, 
 			f.pausing, f.current = false, LayerPaused
 			return Output{}, DropPaused
 		}
+		if f.draining && diff > 0 && (f.drained || f.lastMark || hdr.Timestamp != g.highInTS) {
+			f.drained = true
+			return Output{}, DropNotTarget
+		}
 		// A late packet from before a padding insertion maps through the
 		// segment its run was in.
 		for i := 0; !newest && g.cont && int16(hdr.SequenceNumber-g.startIn) < 0; i++ {
@@ -254,6 +275,9 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, 
 		if f.pausing && hdr.Marker {
 			f.pausing, f.current = false, LayerPaused
 		}
+		if f.draining && hdr.Marker {
+			f.drained = true
+		}
 	}
 	return out, Forward
 }
@@ -266,7 +290,7 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, 
 // A paused stream takes padding too (its last frame ended): a subscriber
 // paused for bandwidth can only get video back by proving the link again.
 func (f *Forwarder) Padding(n int) (first uint16, ts uint32, ok bool) {
-	if !f.layered || !f.started || f.pausing || !f.lastMark || n <= 0 || n >= historySize/2 {
+	if !f.layered || !f.started || f.pausing || f.draining || !f.lastMark || n <= 0 || n >= historySize/2 {
 		return 0, 0, false
 	}
 	g := *f.hist.current()
@@ -322,7 +346,7 @@ func (f *Forwarder) open(layer int, hdr *rtp.Header, m *Meta, now time.Time) {
 	if m.HasTL0PICIDX && f.hasTL0 {
 		g.tl0Off = f.lastTL0 + 1 - m.TL0PICIDX
 	}
-	f.current, f.pausing = layer, false
+	f.current, f.pausing, f.draining, f.drained = layer, false, false, false
 }
 
 // numbering is the picture ID and TL0PICIDX to send for m in segment g

@@ -111,6 +111,9 @@ func runForwarderProperty(t *testing.T, seed int64, ticks int) {
 		now = now.Add(33 * time.Millisecond)
 		if rng.Intn(25) == 0 {
 			f.SetTarget(rng.Intn(NumLayers+1)-1, now)
+			if rng.Intn(2) == 0 {
+				f.Drain() // a switch down for congestion
+			}
 		}
 		if l, ok := f.KeyframeRequest(now); ok {
 			streams[l].keyNext = true
@@ -356,6 +359,64 @@ func TestForwarderPausesAtFrameEnd(t *testing.T) {
 	}
 	if v := pkt(4, 200, true, true, true); v != DropPaused {
 		t.Fatalf("after pause: %v", v)
+	}
+}
+
+// TestForwarderDrainStopsAtFrameEnd: a switch down for congestion stops the
+// layer left at the end of its frame in flight, and the lower layer's
+// keyframe continues the numbering with no gap.
+func TestForwarderDrainStopsAtFrameEnd(t *testing.T) {
+	f := NewForwarder(DefaultConfig(), 90000, VP8{})
+	dst := make([]byte, 1500)
+	buf := make([]byte, 1500)
+	pkt := func(layer int, seq uint16, ts uint32, start, key, marker bool) (Output, Verdict) {
+		h := rtp.Header{SequenceNumber: seq, Timestamp: ts, Marker: marker}
+		return accept(f, layer, &h, vp8Packet(buf, start, key, true, seq, 1, 30), t0, dst)
+	}
+	f.SetTarget(2, t0)
+	pkt(2, 1, 100, true, true, true)
+	pkt(2, 2, 200, true, false, false)
+	f.SetTarget(0, t0)
+	f.Drain()
+	out, v := pkt(2, 3, 200, false, false, true)
+	if v != Forward {
+		t.Fatalf("rest of the frame in flight: %v", v)
+	}
+	last := out.SequenceNumber
+	if _, _, ok := f.Padding(3); ok {
+		t.Fatal("padding while draining")
+	}
+	if _, v := pkt(2, 4, 300, true, false, true); v != DropNotTarget {
+		t.Fatalf("next frame of the layer left: %v", v)
+	}
+	if _, v := pkt(0, 50, 900, true, false, true); v != DropWaitKeyframe {
+		t.Fatalf("target delta frame: %v", v)
+	}
+	if f.CurrentLayer() != 2 {
+		t.Fatalf("a drain is not a pause: current layer %d", f.CurrentLayer())
+	}
+	out, v = pkt(0, 51, 1000, true, true, true)
+	if v != Forward || !out.Switched || out.From != 2 || out.To != 0 || out.SequenceNumber != last+1 {
+		t.Fatalf("switch after drain: %v %+v (last forwarded %d)", v, out, last)
+	}
+
+	// A drain without a switch down to wait for does nothing.
+	f.SetTarget(2, t0)
+	f.Drain()
+	if _, v := pkt(0, 52, 1100, true, false, true); v != Forward {
+		t.Fatalf("drain on a switch up stopped the current layer: %v", v)
+	}
+	// A new target ends a drain: the layer left flows again.
+	f.SetTarget(2, t0)
+	pkt(2, 10, 2000, true, true, true)
+	f.SetTarget(0, t0)
+	f.Drain()
+	if _, v := pkt(2, 11, 2100, true, false, true); v != DropNotTarget {
+		t.Fatalf("drain: %v", v)
+	}
+	f.SetTarget(2, t0)
+	if _, v := pkt(2, 12, 2200, true, false, true); v != Forward {
+		t.Fatalf("after the drain was called off: %v", v)
 	}
 }
 

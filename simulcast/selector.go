@@ -56,6 +56,10 @@ type Decision struct {
 	From    int    // layer before this evaluation
 	Reason  Reason // why the selector is at Layer; changes only with Changed
 	Changed bool
+	// Drain says a step down for bandwidth left a layer the budget
+	// covers less than PauseHeadroom of: stop sending it now
+	// (Forwarder.Drain) rather than until the new layer's keyframe.
+	Drain bool
 }
 
 // Up reports whether the decision raised the layer (including resume).
@@ -114,7 +118,9 @@ func (s *Selector) Decide(in Inputs, now time.Time) Decision {
 	} else if s.reason == ReasonNone {
 		s.reason = reason
 	}
-	return Decision{Layer: s.layer, From: from, Reason: s.reason, Changed: next != from}
+	drain := next != from && next >= 0 && from > next && reason == ReasonBandwidth &&
+		!fits(&in.LayerBitrates, from, in.Budget, s.cfg.PauseHeadroom)
+	return Decision{Layer: s.layer, From: from, Reason: s.reason, Changed: next != from, Drain: drain}
 }
 
 func (s *Selector) updateCoverage(in *Inputs, now time.Time) {

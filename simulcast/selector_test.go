@@ -175,6 +175,36 @@ func TestSelectorKeepsLowestLayerUntilLossSaysOtherwise(t *testing.T) {
 	}
 }
 
+// TestSelectorDrainsOnlyALayerFarOverBudget: a step down for bandwidth says
+// to stop the layer left at once when the budget covers less than
+// PauseHeadroom of it; a milder one, or one for any other reason, keeps it
+// until the new layer's keyframe.
+func TestSelectorDrainsOnlyALayerFarOverBudget(t *testing.T) {
+	tests := []struct {
+		name  string
+		from  int
+		in    Inputs
+		want  int
+		drain bool
+	}{
+		{"f to h, budget over half of f", 2, in(1_000_000), 1, false},
+		{"f to h, budget under half of f", 2, in(600_000), 1, true},
+		{"f to q", 2, in(200_000), 0, true},
+		{"f to q, short of q", 2, in(100_000), 0, true},
+		{"h to q, budget just under h", 1, in(400_000), 0, false},
+		{"capped to q", 2, func() Inputs { i := in(5_000_000); i.MaxLayer = 0; return i }(), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, now := started(t, tt.from)
+			d := s.Decide(tt.in, now.Add(100*time.Millisecond))
+			if d.Layer != tt.want || d.Drain != tt.drain {
+				t.Errorf("got %+v, want layer %d drain %v", d, tt.want, tt.drain)
+			}
+		})
+	}
+}
+
 // TestSelectorPausesOnlyOnLossThatLasts: a loss report that comes and goes
 // on the lowest layer (its keyframe overflowing a short queue) does not
 // pause video; loss through a whole LossHold does, counted from its onset.
