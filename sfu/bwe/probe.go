@@ -11,6 +11,16 @@ import "time"
 const (
 	// Enough packets to measure dispersion at 250 µs feedback resolution.
 	MinProbePackets = 5
+	// MaxProbePackets bounds a cluster (and what the tracker records of it).
+	MaxProbePackets = 32
+	// A cluster of at least twice MinProbePackets received is measured over
+	// its later half when that half spans laterHalfSpan: a shaper's token
+	// bucket lets the first packets of a burst through at once (HTB's one
+	// packet of burst is five padding packets), and a dispersion taken
+	// from the first packet read a 400 kbit/s link as keeping up with
+	// 580 kbit/s. Shorter spans are left whole: at 250 µs feedback
+	// resolution a few ticks would make a fast link read short.
+	laterHalfSpan = 4 * time.Millisecond
 	// A cluster not fully reported after this is judged on what came back.
 	probeTimeout = time.Second
 	arrivalRing  = 512
@@ -38,6 +48,7 @@ type cluster struct {
 	reported, received  int
 	first, last         time.Duration // arrivals of its first and last received packets
 	haveFirst, finished bool
+	arrivals            [MaxProbePackets]time.Duration // of its received packets, as reported
 }
 
 type probeTracker struct {
@@ -82,6 +93,9 @@ func (p *probeTracker) add(r *PacketResult) {
 	if !r.Received {
 		return
 	}
+	if c.received < MaxProbePackets {
+		c.arrivals[c.received] = r.Arrival
+	}
 	c.received++
 	if !c.haveFirst || r.Arrival < c.first {
 		c.first, c.haveFirst = r.Arrival, true
@@ -118,11 +132,23 @@ func (p *probeTracker) judge(c *cluster) (ProbeResult, bool) {
 		}
 		return res, false
 	}
-	span := c.last - c.first
+	from := c.first
+	if n := min(c.received, MaxProbePackets); n >= 2*MinProbePackets {
+		arr := c.arrivals[:n]
+		for i := 1; i < n; i++ { // feedback reports in sequence order, not always in arrival order
+			for j := i; j > 0 && arr[j] < arr[j-1]; j-- {
+				arr[j], arr[j-1] = arr[j-1], arr[j]
+			}
+		}
+		if mid := arr[n/2-1]; c.last-mid >= laterHalfSpan {
+			from = mid
+		}
+	}
+	span := c.last - from
 	bytes := 0
 	for k := 0; k < p.an; k++ {
 		s := p.arrivals[(p.ahead+k)%arrivalRing]
-		if s.at > c.first && s.at <= c.last {
+		if s.at > from && s.at <= c.last {
 			bytes += s.size
 		}
 	}

@@ -80,6 +80,12 @@ func NewProbeController(cfg ProbeConfig) *ProbeController {
 // feedback can come back.
 const minProbeGap = 250 * time.Millisecond
 
+// minClusterPackets is the smallest cluster sent: enough that its later
+// half, which the tracker measures, comes after a token bucket's burst of
+// a packet or two (see laterHalfSpan). About 3.8 kB on the wire: 120 ms of
+// a 250 kbit/s link, once per probe.
+const minClusterPackets = 2*MinProbePackets + 2
+
 // Decide returns the cluster to send now, if any.
 func (p *ProbeController) Decide(now time.Time, in ProbeInputs) (Probe, bool) {
 	if in.Congested {
@@ -105,7 +111,7 @@ func (p *ProbeController) Decide(now time.Time, in ProbeInputs) (Probe, bool) {
 	}
 	target := min(int64(float64(desired)*p.cfg.Margin), p.cfg.Max)
 	bytes := int(float64(target) * p.cfg.Duration.Seconds() / 8)
-	packets := min(max((bytes+p.cfg.PaddingSize-1)/p.cfg.PaddingSize, MinProbePackets), 32)
+	packets := min(max((bytes+p.cfg.PaddingSize-1)/p.cfg.PaddingSize, minClusterPackets), MaxProbePackets)
 	p.lastID = p.lastID%MaxProbeCluster + 1
 	p.started = true
 	p.inFlight, p.flightEnd = p.lastID, now.Add(probeTimeout+minProbeGap)
