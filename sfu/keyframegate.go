@@ -33,6 +33,11 @@ type keyframeGate struct {
 	// shows nothing yet will go out (zero: none waits). A switch request
 	// for another layer must not take the publisher's gap from it.
 	blackAt [maxLayers]time.Time
+	// switchSince: per layer, since when a switch request has been held
+	// back (zero: none). Black requests go first only for a throttle:
+	// in a join storm they come without end, and the switches that
+	// waited behind them held a room of 100 on q for up to 3.3 s.
+	switchSince [maxLayers]time.Time
 }
 
 // ask reports what to do with a request for layer at now, and records a
@@ -48,9 +53,11 @@ func (g *keyframeGate) ask(layer int, now time.Time, spaced, black bool) (keyfra
 	a, at := g.hold(layer, now, spaced, black)
 	switch {
 	case a == keyframeSent:
-		g.last[layer], g.lastAny, g.blackAt[layer] = now, now, time.Time{}
+		g.last[layer], g.lastAny, g.blackAt[layer], g.switchSince[layer] = now, now, time.Time{}, time.Time{}
 	case black && (g.blackAt[layer].IsZero() || at.Before(g.blackAt[layer])):
 		g.blackAt[layer] = at
+	case !black && spaced && g.switchSince[layer].IsZero():
+		g.switchSince[layer] = now
 	}
 	return a, at
 }
@@ -66,7 +73,7 @@ func (g *keyframeGate) hold(layer int, now time.Time, spaced, black bool) (keyfr
 	if spaced && !g.lastAny.IsZero() && now.Sub(g.lastAny) < publisherKeyframeGap {
 		return keyframeDeferred, g.lastAny.Add(publisherKeyframeGap)
 	}
-	if spaced && !black {
+	if waited := g.switchSince[layer]; spaced && !black && (waited.IsZero() || now.Sub(waited) < g.throttle) {
 		for m, at := range g.blackAt {
 			// One due within the gap would be pushed back by it; one
 			// overdue by a throttle has given up (its subscriber left).

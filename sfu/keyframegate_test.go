@@ -71,3 +71,23 @@ func TestKeyframeGateBlackFirst(t *testing.T) {
 		{2900, 2, true, false, keyframeSent, -1},      // D never asked again (it left): not held for it
 	})
 }
+
+// TestKeyframeGateSwitchNotStarved: black requests go first, but not for
+// ever: in a join storm a new subscriber asks for q every few tens of
+// milliseconds, and a switch to f deferred behind each of them waited for
+// the storm to end. After waiting a throttle, the switch takes the next gap.
+func TestKeyframeGateSwitchNotStarved(t *testing.T) {
+	runGate(t, []gateStep{
+		{0, 0, true, true, keyframeSent, -1},           // a joiner's q
+		{50, 0, true, true, keyframeThrottled, 500},    // the next joiner waits for q's throttle
+		{340, 2, true, false, keyframeDeferred, 820},   // a switch to f would push that q back
+		{500, 0, true, true, keyframeSent, -1},         //
+		{550, 0, true, true, keyframeThrottled, 1000},  // more joiners
+		{820, 2, true, false, keyframeDeferred, 1320},  // still behind them
+		{1000, 0, true, true, keyframeSent, -1},        //
+		{1050, 0, true, true, keyframeThrottled, 1500}, //
+		{1320, 2, true, false, keyframeSent, -1},       // waited a throttle since 340: its turn
+		{1500, 0, true, true, keyframeDeferred, 1640},  // the joiner's q after the publisher's gap
+		{1640, 0, true, true, keyframeSent, -1},
+	})
+}
