@@ -54,6 +54,7 @@ func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []
 	level := a.level[:n]
 
 	remaining := estimate - audio
+	short := -1 // the first track that does not get its lowest layer
 	for i := range tracks {
 		out[i], level[i] = 0, -1
 		t := &tracks[i]
@@ -67,6 +68,8 @@ func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []
 		if c := a.cost(t, l); c <= remaining {
 			out[i], level[i] = c, int8(l)
 			remaining -= c
+		} else if short < 0 {
+			short = i
 		}
 	}
 
@@ -96,14 +99,8 @@ func (a *Allocator) Allocate(estimate, audio int64, tracks []TrackDemand, out []
 		level[best] = int8(bestNext)
 		remaining -= bestCost
 	}
-	if remaining <= 0 {
-		return out
-	}
-	for i := range tracks {
-		if t := &tracks[i]; level[i] < 0 && t.Visible && t.MaxLayer >= 0 && topLive(&t.LayerBitrates, clampCap(t.MaxLayer)) >= 0 {
-			out[i] = remaining
-			break
-		}
+	if short >= 0 && remaining > 0 {
+		out[short] = remaining
 	}
 	return out
 }

@@ -66,9 +66,8 @@ type Forwarder struct {
 	targetAt        time.Time
 	pausing         bool // pause at the end of the frame in flight
 	// draining stops the current layer at the end of its frame in flight
-	// while a switch down waits for its keyframe (Drain); drained says
-	// that frame has ended.
-	draining, drained bool
+	// while a switch down waits for its keyframe (Drain).
+	draining bool
 
 	started  bool   // something was forwarded
 	highOut  uint64 // extended output seq of the newest packet sent
@@ -120,7 +119,7 @@ func (f *Forwarder) SetTarget(layer int, now time.Time) {
 		return
 	}
 	f.target, f.targetAt, f.kfAsked, f.kfNext = layer, now, false, time.Time{}
-	f.pausing, f.draining, f.drained = false, false, false
+	f.pausing, f.draining = false, false
 	if layer == LayerPaused && f.current >= 0 {
 		if f.lastMark || !f.started {
 			f.current = LayerPaused
@@ -139,7 +138,7 @@ func (f *Forwarder) SetTarget(layer int, now time.Time) {
 // switch or with the next SetTarget.
 func (f *Forwarder) Drain() {
 	if f.started && f.target >= 0 && f.current > f.target {
-		f.draining, f.drained = true, f.lastMark
+		f.draining = true
 	}
 }
 
@@ -221,8 +220,9 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, 
 			f.pausing, f.current = false, LayerPaused
 			return Output{}, DropPaused
 		}
-		if f.draining && diff > 0 && (f.drained || f.lastMark || hdr.Timestamp != g.highInTS) {
-			f.drained = true
+		// Nothing newer is forwarded once draining, so lastMark and
+		// highInTS stay those of the frame in flight.
+		if f.draining && diff > 0 && (f.lastMark || hdr.Timestamp != g.highInTS) {
 			return Output{}, DropNotTarget
 		}
 		// A late packet from before a padding insertion maps through the
@@ -274,9 +274,6 @@ func (f *Forwarder) Accept(layer int, hdr *rtp.Header, payload []byte, m *Meta, 
 		}
 		if f.pausing && hdr.Marker {
 			f.pausing, f.current = false, LayerPaused
-		}
-		if f.draining && hdr.Marker {
-			f.drained = true
 		}
 	}
 	return out, Forward
@@ -346,7 +343,7 @@ func (f *Forwarder) open(layer int, hdr *rtp.Header, m *Meta, now time.Time) {
 	if m.HasTL0PICIDX && f.hasTL0 {
 		g.tl0Off = f.lastTL0 + 1 - m.TL0PICIDX
 	}
-	f.current, f.pausing, f.draining, f.drained = layer, false, false, false
+	f.current, f.pausing, f.draining = layer, false, false
 }
 
 // numbering is the picture ID and TL0PICIDX to send for m in segment g

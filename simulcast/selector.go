@@ -118,7 +118,7 @@ func (s *Selector) Decide(in Inputs, now time.Time) Decision {
 	} else if s.reason == ReasonNone {
 		s.reason = reason
 	}
-	drain := next != from && next >= 0 && from > next && reason == ReasonBandwidth &&
+	drain := next >= 0 && from > next && reason == ReasonBandwidth &&
 		!fits(&in.LayerBitrates, from, in.Budget, s.cfg.PauseHeadroom)
 	return Decision{Layer: s.layer, From: from, Reason: s.reason, Changed: next != from, Drain: drain}
 }
