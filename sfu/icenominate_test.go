@@ -23,48 +23,8 @@ import (
 // (defaultKeepaliveInterval): without the patch the agents connect only
 // then, with it within a few milliseconds.
 func TestControllingAgentNominatesOnFirstSuccess(t *testing.T) {
-	hour := time.Hour
-	noWait := time.Duration(0)
-	newAgent := func() *ice.Agent {
-		a, err := ice.NewAgent(&ice.AgentConfig{
-			PrflxAcceptanceMinWait: &noWait, // as the SFU sets it (rtc.go)
-			NetworkTypes:           []ice.NetworkType{ice.NetworkTypeUDP4},
-			CandidateTypes:         []ice.CandidateType{ice.CandidateTypeHost},
-			IncludeLoopback:        true,
-			IPFilter:               func(ip net.IP) bool { return ip.IsLoopback() },
-			MulticastDNSMode:       ice.MulticastDNSModeDisabled,
-			CheckInterval:          &hour,
-			KeepaliveInterval:      &hour,
-			DisconnectedTimeout:    &hour,
-			FailedTimeout:          &hour,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close() })
-		return a
-	}
-	gather := func(a *ice.Agent) []ice.Candidate {
-		done := make(chan struct{})
-		var cs []ice.Candidate
-		if err := a.OnCandidate(func(c ice.Candidate) {
-			if c == nil {
-				close(done)
-				return
-			}
-			cs = append(cs, c)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.GatherCandidates(); err != nil {
-			t.Fatal(err)
-		}
-		<-done
-		if len(cs) == 0 {
-			t.Fatal("no loopback host candidate")
-		}
-		return cs
-	}
+	newAgent := func() *ice.Agent { return testICEAgent(t) }
+	gather := func(a *ice.Agent) []ice.Candidate { return gatherLoopback(t, a) }
 	sfu, client := newAgent(), newAgent()
 	sfuCands, clientCands := gather(sfu), gather(client)
 	// The SFU is told of an address the client's checks do not come from
@@ -113,4 +73,51 @@ func TestControllingAgentNominatesOnFirstSuccess(t *testing.T) {
 	if took := time.Since(start); took >= time.Second {
 		t.Fatalf("connected after %v: the SFU's agent nominated at a tick, not when its check succeeded", took)
 	}
+}
+
+// testICEAgent is a loopback UDP host-only agent whose timers never fire
+// during a test, configured as the SFU's where it matters.
+func testICEAgent(t *testing.T) *ice.Agent {
+	hour := time.Hour
+	noWait := time.Duration(0)
+	a, err := ice.NewAgent(&ice.AgentConfig{
+		PrflxAcceptanceMinWait: &noWait, // as the SFU sets it (rtc.go)
+		NetworkTypes:           []ice.NetworkType{ice.NetworkTypeUDP4},
+		CandidateTypes:         []ice.CandidateType{ice.CandidateTypeHost},
+		IncludeLoopback:        true,
+		IPFilter:               func(ip net.IP) bool { return ip.IsLoopback() },
+		MulticastDNSMode:       ice.MulticastDNSModeDisabled,
+		CheckInterval:          &hour,
+		KeepaliveInterval:      &hour,
+		DisconnectedTimeout:    &hour,
+		FailedTimeout:          &hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// gatherLoopback gathers a's candidates and waits for the end of gathering.
+func gatherLoopback(t *testing.T, a *ice.Agent) []ice.Candidate {
+	done := make(chan struct{})
+	var cs []ice.Candidate
+	if err := a.OnCandidate(func(c ice.Candidate) {
+		if c == nil {
+			close(done)
+			return
+		}
+		cs = append(cs, c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.GatherCandidates(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if len(cs) == 0 {
+		t.Fatal("no loopback host candidate")
+	}
+	return cs
 }

@@ -106,6 +106,12 @@ type Agent struct {
 	remotePwd        string
 	remoteCandidates map[NetworkType][]Candidate
 
+	// What answering a binding request needs, kept so that the answer
+	// allocates nothing; used on the task loop only (surge.patch).
+	keys       integrityKeys
+	successMsg stun.Message
+	mapped     stun.XORMappedAddress
+
 	checklist []*CandidatePair
 
 	selectorLock sync.RWMutex
@@ -1014,18 +1020,59 @@ func (a *Agent) sendBindingSuccess(m *stun.Message, local, remote Candidate) {
 		return
 	}
 
-	if out, err := stun.Build(m, stun.BindingSuccess,
-		&stun.XORMappedAddress{
-			IP:   ip,
-			Port: port,
-		},
-		stun.NewShortTermIntegrity(a.localPwd),
-		stun.Fingerprint,
-	); err != nil {
+	// Built into the agent's own message: sendSTUN writes it before
+	// returning, and keeps nothing.
+	a.mapped.IP, a.mapped.Port = ip, port
+	out := &a.successMsg
+	if err := out.Build(m, bindingSuccess, &a.mapped, a.keys.localSetter(a.localPwd), stun.Fingerprint); err != nil {
 		a.log.Warnf("Failed to handle inbound ICE from: %s to: %s error: %s", local, remote, err)
 	} else {
 		a.sendSTUN(out, local, remote)
 	}
+}
+
+// bindingSuccess is stun.BindingSuccess as a Setter, boxed once.
+var bindingSuccess stun.Setter = stun.BindingSuccess //nolint:gochecknoglobals
+
+// integrityKeys are the MESSAGE-INTEGRITY keys of the current passwords,
+// converted once per password instead of once per message.
+type integrityKeys struct {
+	local, remote stun.MessageIntegrity
+	localAsSetter stun.Setter
+}
+
+func (k *integrityKeys) localKey(pwd string) stun.MessageIntegrity {
+	if k.local == nil || string(k.local) != pwd {
+		k.local = stun.NewShortTermIntegrity(pwd)
+		k.localAsSetter = k.local
+	}
+	return k.local
+}
+
+func (k *integrityKeys) localSetter(pwd string) stun.Setter {
+	k.localKey(pwd)
+	return k.localAsSetter
+}
+
+func (k *integrityKeys) remoteKey(pwd string) stun.MessageIntegrity {
+	if k.remote == nil || string(k.remote) != pwd {
+		k.remote = stun.NewShortTermIntegrity(pwd)
+	}
+	return k.remote
+}
+
+// usernameIs is stunx.AssertUsername(m, local+":"+remote) without building
+// the expected string or copying the attribute.
+func usernameIs(m *stun.Message, local, remote string) error {
+	v, err := m.Get(stun.AttrUsername)
+	if err != nil {
+		return err
+	}
+	if len(v) != len(local)+1+len(remote) || string(v[:len(local)]) != local ||
+		v[len(local)] != ':' || string(v[len(local)+1:]) != remote {
+		return stunx.AssertUsername(m, local+":"+remote) // the mismatch, described
+	}
+	return nil
 }
 
 // Removes pending binding requests that are over maxBindingRequestTimeout old
@@ -1111,7 +1158,7 @@ func (a *Agent) handleInbound(m *stun.Message, local Candidate, remote net.Addr)
 	remoteCandidate := a.findRemoteCandidate(local.NetworkType(), remote)
 
 	if m.Type.Class == stun.ClassSuccessResponse { //nolint:nestif
-		if err := stun.MessageIntegrity([]byte(a.remotePwd)).Check(m); err != nil {
+		if err := a.keys.remoteKey(a.remotePwd).Check(m); err != nil {
 			a.log.Warnf("Discard message from (%s), %v", remote, err)
 			return
 		}
@@ -1130,10 +1177,10 @@ func (a *Agent) handleInbound(m *stun.Message, local Candidate, remote net.Addr)
 			m.Contains(stun.AttrUseCandidate),
 		)
 
-		if err := stunx.AssertUsername(m, a.localUfrag+":"+a.remoteUfrag); err != nil {
+		if err := usernameIs(m, a.localUfrag, a.remoteUfrag); err != nil {
 			a.log.Warnf("Discard message from (%s), %v", remote, err)
 			return
-		} else if err := stun.MessageIntegrity([]byte(a.localPwd)).Check(m); err != nil {
+		} else if err := a.keys.localKey(a.localPwd).Check(m); err != nil {
 			a.log.Warnf("Discard message from (%s), %v", remote, err)
 			return
 		}

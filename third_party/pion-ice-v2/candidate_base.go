@@ -31,8 +31,10 @@ type candidateBase struct {
 
 	resolvedAddr net.Addr
 
-	lastSent     atomic.Value
-	lastReceived atomic.Value
+	// lastSent and lastReceived are nanoseconds after monoBase, plus one
+	// (0: never). An atomic.Value of a time.Time allocated on every packet.
+	lastSent     atomic.Int64
+	lastReceived atomic.Int64
 	conn         net.PacketConn
 
 	currAgent *Agent
@@ -400,27 +402,34 @@ func (c *candidateBase) String() string {
 // LastReceived returns a time.Time indicating the last time
 // this candidate was received
 func (c *candidateBase) LastReceived() time.Time {
-	if lastReceived, ok := c.lastReceived.Load().(time.Time); ok {
-		return lastReceived
-	}
-	return time.Time{}
+	return fromMono(c.lastReceived.Load())
 }
 
 func (c *candidateBase) setLastReceived(t time.Time) {
-	c.lastReceived.Store(t)
+	c.lastReceived.Store(toMono(t))
+}
+
+// monoBase keeps the stored times on the monotonic clock, as the
+// time.Time values they replace were.
+var monoBase = time.Now()
+
+func toMono(t time.Time) int64 { return int64(t.Sub(monoBase)) + 1 }
+
+func fromMono(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return monoBase.Add(time.Duration(n - 1))
 }
 
 // LastSent returns a time.Time indicating the last time
 // this candidate was sent
 func (c *candidateBase) LastSent() time.Time {
-	if lastSent, ok := c.lastSent.Load().(time.Time); ok {
-		return lastSent
-	}
-	return time.Time{}
+	return fromMono(c.lastSent.Load())
 }
 
 func (c *candidateBase) setLastSent(t time.Time) {
-	c.lastSent.Store(t)
+	c.lastSent.Store(toMono(t))
 }
 
 func (c *candidateBase) seen(outbound bool) {
