@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
@@ -72,6 +73,13 @@ type recvTrack struct {
 	track *webrtc.TrackRemote
 	mu    sync.Mutex
 	pkts  []rtp.Packet
+	srs   []rtcp.SenderReport // the SFU's sender reports for this track
+}
+
+func (r *recvTrack) senderReports() []rtcp.SenderReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]rtcp.SenderReport(nil), r.srs...)
 }
 
 func (r *recvTrack) snapshot() []rtp.Packet {
@@ -259,12 +267,28 @@ func (c *testClient) answerSubscriber(offer string) {
 			return
 		}
 		pc.OnICECandidate(func(ic *webrtc.ICECandidate) { c.trickle(ic, signal.TargetSubscriber) })
-		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		pc.OnTrack(func(tr *webrtc.TrackRemote, rx *webrtc.RTPReceiver) {
 			rt := &recvTrack{track: tr}
 			c.mu.Lock()
 			c.tracks[tr.ID()] = rt
 			c.mu.Unlock()
-			c.wg.Add(1)
+			c.wg.Add(2)
+			go func() {
+				defer c.wg.Done()
+				for {
+					pkts, _, err := rx.ReadRTCP()
+					if err != nil {
+						return
+					}
+					for _, p := range pkts {
+						if sr, ok := p.(*rtcp.SenderReport); ok {
+							rt.mu.Lock()
+							rt.srs = append(rt.srs, *sr)
+							rt.mu.Unlock()
+						}
+					}
+				}
+			}()
 			go func() {
 				defer c.wg.Done()
 				buf := make([]byte, 1500)

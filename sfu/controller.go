@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"sync"
@@ -55,7 +56,9 @@ type controller struct {
 	eventBps   int64
 	videoSince time.Time // first tick with video to forward
 	lastSR     time.Time
-	srs        []rtcp.Packet
+	srv        []rtcp.SenderReport
+	srs        []rtcp.Packet            // srv for Pion's writer
+	srBuf      [maxPacketSize - 64]byte // the fast path's compound SR, sealed into at most maxPacketSize
 }
 
 // trackState is what the controller last reported for a DownTrack, so
@@ -222,20 +225,25 @@ func (c *controller) probe(now time.Time, est, audio int64, congested bool) {
 }
 
 // senderReports sends each track's RTCP sender report once a second, so
-// that receivers can sync audio and video and compute round-trip times.
+// that receivers can sync audio and video and compute round-trip times:
+// marshalled and sealed in place on the fast path, through Pion otherwise.
 func (c *controller) senderReports(now time.Time) {
 	if now.Sub(c.lastSR) < time.Second {
 		return
 	}
 	c.lastSR = now
-	c.srs = c.srs[:0]
+	c.srv = c.srv[:0]
 	for _, d := range c.downs {
 		if sr, ok := d.senderReport(now); ok {
-			c.srs = append(c.srs, &sr)
+			c.srv = append(c.srv, sr)
 		}
 	}
-	if len(c.srs) == 0 {
+	if len(c.srv) == 0 || c.sendSRsFast() {
 		return
+	}
+	c.srs = c.srs[:0]
+	for i := range c.srv {
+		c.srs = append(c.srs, &c.srv[i])
 	}
 	c.p.mu.Lock()
 	pc := c.p.subPC
@@ -243,6 +251,39 @@ func (c *controller) senderReports(now time.Time) {
 	if pc != nil {
 		_ = pc.WriteRTCP(c.srs)
 	}
+}
+
+// sendSRsFast sends c.srv as compound packets on the fast path; false when
+// the fast path is not up.
+func (c *controller) sendSRsFast() bool {
+	if c.p.dl == nil {
+		return false
+	}
+	plain := c.srBuf[:0]
+	for _, sr := range c.srv {
+		if len(plain)+srSize > len(c.srBuf) {
+			if !c.p.dl.sendRTCP(plain) {
+				return false
+			}
+			plain = c.srBuf[:0]
+		}
+		plain = appendSR(plain, sr)
+	}
+	return c.p.dl.sendRTCP(plain)
+}
+
+// srSize is a sender report without report blocks (the SFU receives
+// nothing from a subscriber to report on).
+const srSize = 28
+
+// appendSR appends sr as RFC 3550 lays it out, without report blocks.
+func appendSR(b []byte, sr rtcp.SenderReport) []byte {
+	b = append(b, 0x80, byte(rtcp.TypeSenderReport), 0, srSize/4-1)
+	b = binary.BigEndian.AppendUint32(b, sr.SSRC)
+	b = binary.BigEndian.AppendUint64(b, sr.NTPTime)
+	b = binary.BigEndian.AppendUint32(b, sr.RTPTime)
+	b = binary.BigEndian.AppendUint32(b, sr.PacketCount)
+	return binary.BigEndian.AppendUint32(b, sr.OctetCount)
 }
 
 // inputs is what track i's Selector sees this tick.

@@ -33,9 +33,14 @@ type downlink struct {
 	// rtcpRead counts the subscriber's RTCP packets read off the socket
 	// by the SFU (not through Pion).
 	rtcpRead atomic.Uint64
+	rtcpSent atomic.Uint64 // SRTCP packets sealed and sent by the SFU
 
 	tracks   atomic.Pointer[map[uint32]*DownTrack] // by SSRC, for RTCP
 	tracksMu sync.Mutex                            // serialises tracks' writers
+
+	rtcpOutMu sync.Mutex // the three below: the SRTCP the SFU sends itself
+	rtcpOut   [maxPacketSize]byte
+	srtcpNext uint32 // the next SRTCP index
 
 	mu      sync.Mutex // everything below
 	fb      *bwe.Feedback
@@ -56,6 +61,8 @@ type route struct {
 	// rtcp opens the subscriber's SRTCP; only the media socket's reader
 	// goroutine uses it (rtcpin.go).
 	rtcp *srtpfast.RTCPContext
+	// seal seals the SFU's own SRTCP; used under the downlink's rtcpOutMu.
+	seal *srtpfast.RTCPContext
 }
 
 func newDownlink(cfg bwe.Config, pcfg bwe.ProbeConfig, sock *sendSocket, router *rtcpRouter, now time.Time) *downlink {
@@ -74,7 +81,32 @@ func newDownlink(cfg bwe.Config, pcfg bwe.ProbeConfig, sock *sendSocket, router 
 		}
 	}
 	d.stats = d.est.Stats()
+	// SRTCP indexes must not repeat under one key. Until the fast path is
+	// up, sender reports go through Pion, whose index starts at 0; starting
+	// far above it keeps ours new to the subscriber's replay window.
+	d.srtcpNext = 1 << 20
 	return d
+}
+
+// sendRTCP seals the compound RTCP packet plain with the subscriber's keys
+// and writes it to the media socket: no allocation, unlike Pion's
+// WriteRTCP. False when the fast path is not up; the caller then uses Pion.
+func (d *downlink) sendRTCP(plain []byte) bool {
+	r := d.route.Load()
+	if r == nil {
+		return false
+	}
+	d.rtcpOutMu.Lock()
+	defer d.rtcpOutMu.Unlock()
+	out, err := r.seal.Seal(d.rtcpOut[:], plain, d.srtcpNext)
+	if err != nil {
+		return false
+	}
+	d.srtcpNext++
+	d.rtcpSent.Add(1)
+	// A refused write is a lost report, as a lost datagram would be.
+	_, _ = d.sock.conn.WriteToUDPAddrPort(out, r.to.addr)
+	return true
 }
 
 // onFeedbackRaw takes one TWCC feedback packet from the subscriber, as
@@ -176,8 +208,12 @@ func (d *downlink) newRoute(pc *webrtc.PeerConnection, pair *webrtc.ICECandidate
 	if err != nil {
 		return nil, err
 	}
+	sc, err := srtpfast.NewRTCPContext(k.profile, k.localKey, k.localSalt)
+	if err != nil {
+		return nil, err
+	}
 	ap := netip.AddrPortFrom(addr.Unmap(), pair.Remote.Port)
-	return &route{to: newDest(ap), profile: k.profile, key: k.localKey, salt: k.localSalt, rtcp: rc}, nil
+	return &route{to: newDest(ap), profile: k.profile, key: k.localKey, salt: k.localSalt, rtcp: rc, seal: sc}, nil
 }
 
 // close stops intercepting the subscriber's RTCP.

@@ -30,7 +30,10 @@ type ParticipantSnapshot struct {
 	SendPath string `json:"send_path,omitempty"`
 	// RTCPRead counts the subscriber's RTCP packets the SFU read off the
 	// socket itself (fast path) rather than through Pion.
-	RTCPRead   uint64                 `json:"rtcp_read,omitempty"`
+	RTCPRead uint64 `json:"rtcp_read,omitempty"`
+	// RTCPSent counts the SRTCP packets (sender reports) the SFU sealed
+	// and sent itself rather than through Pion.
+	RTCPSent   uint64                 `json:"rtcp_sent,omitempty"`
 	Published  []TrackSnapshot        `json:"published,omitempty"`
 	Subscribed []SubscriptionSnapshot `json:"subscribed,omitempty"`
 }
@@ -112,6 +115,7 @@ func (p *Participant) snapshot(now time.Time) ParticipantSnapshot {
 	case p.dl != nil && p.dl.route.Load() != nil:
 		ps.SendPath = "fast"
 		ps.RTCPRead = p.dl.rtcpRead.Load()
+		ps.RTCPSent = p.dl.rtcpSent.Load()
 	case subPC != nil && subPC.ConnectionState() == webrtc.PeerConnectionStateConnected:
 		ps.SendPath = "pion"
 	}

@@ -116,3 +116,64 @@ func TestAESCMOnlyPeersExchangeMedia(t *testing.T) {
 		return false
 	})
 }
+
+// TestSubscriberGetsSenderReports: on the fast path the SFU seals its
+// sender reports itself; a Pion subscriber, in either SRTP profile, reads
+// them on the track they describe, once a second, with counts and an RTP
+// time that match what it received.
+func TestSubscriberGetsSenderReports(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		profile dtls.SRTPProtectionProfile
+	}{{"gcm", dtls.SRTP_AEAD_AES_128_GCM}, {"aes-cm", dtls.SRTP_AES128_CM_HMAC_SHA1_80}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, nil)
+			room := "sr-" + tc.name
+			api := clientAPIWith(t, func(se *webrtc.SettingEngine) { se.SetSRTPProtectionProfiles(tc.profile) })
+			joinAs := func(identity string) *testClient {
+				c := dialAPI(t, s, devToken(t, room, identity), api)
+				c.joined = c.waitFor(signal.TypeJoined, 10*time.Second)
+				c.id = c.joined.ParticipantID
+				return c
+			}
+			pub, sub := joinAs("publisher"), joinAs("subscriber")
+			_, video, _ := pub.publish()
+			pub.waitFor(signal.TypeAnswer, 10*time.Second)
+			vp := startPump(video, 10*time.Millisecond, 1000, 3000)
+			defer vp.halt()
+			var vt *recvTrack
+			eventually(t, 15*time.Second, "two sender reports for the video track", func() bool {
+				sub.mu.Lock()
+				defer sub.mu.Unlock()
+				for _, tr := range sub.tracks {
+					if tr.track.Kind() == webrtc.RTPCodecTypeVideo && len(tr.senderReports()) >= 2 {
+						vt = tr
+						return true
+					}
+				}
+				return false
+			})
+			srs, pkts := vt.senderReports(), vt.snapshot()
+			last := srs[len(srs)-1]
+			if last.SSRC != uint32(vt.track.SSRC()) {
+				t.Errorf("sender report for SSRC %d on track %d", last.SSRC, vt.track.SSRC())
+			}
+			if last.NTPTime <= srs[0].NTPTime {
+				t.Errorf("NTP time did not advance: %x then %x", srs[0].NTPTime, last.NTPTime)
+			}
+			if last.PacketCount == 0 || int(last.PacketCount) > len(pkts) {
+				t.Errorf("report counts %d packets; %d received by now", last.PacketCount, len(pkts))
+			}
+			// The report's RTP time is the stream's clock now: within a
+			// second (90 000 ticks) of the newest packet's timestamp.
+			if d := int32(last.RTPTime - pkts[len(pkts)-1].Timestamp); d < -90000 || d > 90000 {
+				t.Errorf("report RTP time %d is %d ticks from the newest packet's %d", last.RTPTime, d, pkts[len(pkts)-1].Timestamp)
+			}
+			for _, p := range s.Snapshot()[0].Participants {
+				if p.Identity == "subscriber" && (p.SendPath != "fast" || p.RTCPSent < 2) {
+					t.Errorf("subscriber: send path %q, %d SRTCP packets sent by the SFU; want fast and at least 2", p.SendPath, p.RTCPSent)
+				}
+			}
+		})
+	}
+}

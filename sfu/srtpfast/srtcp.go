@@ -20,8 +20,8 @@ var (
 
 const replayWindow = 64
 
-// RTCPContext opens the SRTCP packets one peer sends. Not safe for
-// concurrent use.
+// RTCPContext opens the SRTCP packets one peer sends, or seals one's own.
+// Not safe for concurrent use.
 type RTCPContext struct {
 	profile Profile
 	salt    [14]byte
@@ -104,12 +104,7 @@ func (c *RTCPContext) Open(pkt []byte) ([]byte, error) {
 	ssrc := binary.BigEndian.Uint32(pkt[4:])
 	var plain []byte
 	if c.aead != nil {
-		c.iv = [12]byte{}
-		binary.BigEndian.PutUint32(c.iv[2:], ssrc)
-		binary.BigEndian.PutUint32(c.iv[8:], index)
-		for i := range c.iv {
-			c.iv[i] ^= c.salt[i]
-		}
+		c.gcmIV(ssrc, index)
 		if encrypted {
 			copy(c.aad[:8], pkt[:8])
 			copy(c.aad[8:], trailer)
@@ -131,22 +126,77 @@ func (c *RTCPContext) Open(pkt []byte) ([]byte, error) {
 		}
 		plain = body
 		if encrypted {
-			c.counter = [16]byte{}
-			copy(c.counter[:], c.salt[:14])
-			binary.BigEndian.PutUint32(c.counter[4:], binary.BigEndian.Uint32(c.counter[4:])^ssrc)
-			binary.BigEndian.PutUint16(c.counter[10:], binary.BigEndian.Uint16(c.counter[10:])^uint16(index>>16))
-			binary.BigEndian.PutUint16(c.counter[12:], binary.BigEndian.Uint16(c.counter[12:])^uint16(index))
-			data := body[8:]
-			for i := 0; i < len(data); i += 16 {
-				binary.BigEndian.PutUint16(c.counter[14:], uint16(i/16))
-				c.block.Encrypt(c.stream[:], c.counter[:])
-				end := min(i+16, len(data))
-				subtleXOR(data[i:end], data[i:end], c.stream[:end-i])
-			}
+			c.xorKeystream(body[8:], ssrc, index)
 		}
 	}
 	c.accept(index)
 	return plain, nil
+}
+
+// gcmIV sets c.iv to RFC 7714's SRTCP IV: salt ^ (SSRC, index).
+func (c *RTCPContext) gcmIV(ssrc, index uint32) {
+	c.iv = [12]byte{}
+	binary.BigEndian.PutUint32(c.iv[2:], ssrc)
+	binary.BigEndian.PutUint32(c.iv[8:], index)
+	for i := range c.iv {
+		c.iv[i] ^= c.salt[i]
+	}
+}
+
+// xorKeystream applies AES-CM with IV = salt ^ (SSRC << 64) ^ (index << 16)
+// to data in place: encryption and decryption alike.
+func (c *RTCPContext) xorKeystream(data []byte, ssrc, index uint32) {
+	c.counter = [16]byte{}
+	copy(c.counter[:], c.salt[:14])
+	binary.BigEndian.PutUint32(c.counter[4:], binary.BigEndian.Uint32(c.counter[4:])^ssrc)
+	binary.BigEndian.PutUint16(c.counter[10:], binary.BigEndian.Uint16(c.counter[10:])^uint16(index>>16))
+	binary.BigEndian.PutUint16(c.counter[12:], binary.BigEndian.Uint16(c.counter[12:])^uint16(index))
+	for i := 0; i < len(data); i += 16 {
+		binary.BigEndian.PutUint16(c.counter[14:], uint16(i/16))
+		c.block.Encrypt(c.stream[:], c.counter[:])
+		end := min(i+16, len(data))
+		subtleXOR(data[i:end], data[i:end], c.stream[:end-i])
+	}
+}
+
+// SealedLen is how long Seal makes a compound RTCP packet of n bytes.
+func (c *RTCPContext) SealedLen(n int) int { return n + 4 + c.profile.Overhead() }
+
+// Seal encrypts the compound RTCP packet pkt into dst (which may not
+// overlap it) as SRTCP packet number index and returns it, a prefix of dst.
+// A context made from one's own master key seals; one made from the peer's
+// opens. The caller numbers the packets: indexes must grow, one per packet,
+// for as long as the keys live, or the peer drops the repeats as replays.
+func (c *RTCPContext) Seal(dst, pkt []byte, index uint32) ([]byte, error) {
+	if len(pkt) < 8 {
+		return nil, ErrShort
+	}
+	out := c.SealedLen(len(pkt))
+	if len(dst) < out {
+		return nil, ErrSpace
+	}
+	index &= 0x7fffffff
+	ssrc := binary.BigEndian.Uint32(pkt[4:])
+	word := index | 1<<31 // E: encrypted
+	copy(dst, pkt[:8])
+	if c.aead != nil {
+		// header(8) | ciphertext+tag | E+index(4)
+		c.gcmIV(ssrc, index)
+		copy(c.aad[:8], pkt[:8])
+		binary.BigEndian.PutUint32(c.aad[8:], word)
+		c.aead.Seal(dst[8:8], c.iv[:], pkt[8:], c.aad[:])
+		binary.BigEndian.PutUint32(dst[out-4:], word)
+		return dst[:out], nil
+	}
+	// header(8) | ciphertext | E+index(4) | tag(10) over all before it
+	copy(dst[8:], pkt[8:])
+	c.xorKeystream(dst[8:len(pkt)], ssrc, index)
+	binary.BigEndian.PutUint32(dst[len(pkt):], word)
+	c.mac.Reset()
+	c.mac.Write(dst[:len(pkt)+4])
+	sum := c.mac.Sum(c.macSum[:0])
+	copy(dst[len(pkt)+4:], sum[:10])
+	return dst[:out], nil
 }
 
 // fresh reports whether index is new: above the highest, or in the window

@@ -15,17 +15,7 @@ import (
 func TestOpenReadsPionSRTCP(t *testing.T) {
 	for _, p := range profiles {
 		t.Run(p.name, func(t *testing.T) {
-			key, salt := make([]byte, p.ours.KeyLen()), make([]byte, p.ours.SaltLen())
-			_, _ = rand.Read(key)
-			_, _ = rand.Read(salt)
-			theirs, err := srtp.CreateContext(key, salt, p.pion)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ours, err := NewRTCPContext(p.ours, key, salt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			theirs, ours, key, salt := rtcpPair(t, p.ours, p.pion)
 			var sealed [][]byte
 			var plains [][]byte
 			for i := 0; i < 100; i++ {
@@ -98,4 +88,66 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestSealIsReadByPion: what Seal makes, pion/srtp (the transform every
+// Pion client and Chromium run) opens as the original compound packet, in
+// both profiles, and Seal allocates nothing.
+func TestSealIsReadByPion(t *testing.T) {
+	for _, p := range profiles {
+		t.Run(p.name, func(t *testing.T) {
+			theirs, ours, _, _ := rtcpPair(t, p.ours, p.pion)
+			dst := make([]byte, 1500)
+			for i := 0; i < 50; i++ {
+				pkts := []rtcp.Packet{
+					&rtcp.SenderReport{SSRC: 0x01020304, NTPTime: uint64(i) << 32, RTPTime: uint32(i * 3000), PacketCount: uint32(i), OctetCount: uint32(i * 1000)},
+					&rtcp.SenderReport{SSRC: 0x05060708 + uint32(i), RTPTime: uint32(i)},
+				}
+				plain, err := rtcp.Marshal(pkts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				enc, err := ours.Seal(dst, plain, uint32(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(enc) != ours.SealedLen(len(plain)) {
+					t.Fatalf("sealed %d bytes, SealedLen says %d", len(enc), ours.SealedLen(len(plain)))
+				}
+				got, err := theirs.DecryptRTCP(nil, enc, nil)
+				if err != nil {
+					t.Fatalf("packet %d: pion refused it: %v", i, err)
+				}
+				if !bytes.Equal(got, plain) {
+					t.Fatalf("packet %d: pion read %x, sent %x", i, got, plain)
+				}
+			}
+			if _, err := ours.Seal(dst[:20], make([]byte, 28), 60); err != ErrSpace {
+				t.Fatalf("small dst: %v, want ErrSpace", err)
+			}
+			plain := make([]byte, 28)
+			plain[0], plain[1], plain[3] = 0x80, 200, 6
+			if n := testing.AllocsPerRun(100, func() { _, _ = ours.Seal(dst, plain, 70) }); n != 0 {
+				t.Fatalf("Seal allocates %.1f times", n)
+			}
+		})
+	}
+}
+
+// rtcpPair is a pion/srtp context and an RTCPContext on one random master
+// key and salt, and the key and salt.
+func rtcpPair(t *testing.T, ours Profile, pion srtp.ProtectionProfile) (*srtp.Context, *RTCPContext, []byte, []byte) {
+	t.Helper()
+	key, salt := make([]byte, ours.KeyLen()), make([]byte, ours.SaltLen())
+	_, _ = rand.Read(key)
+	_, _ = rand.Read(salt)
+	theirs, err := srtp.CreateContext(key, salt, pion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewRTCPContext(ours, key, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return theirs, c, key, salt
 }
