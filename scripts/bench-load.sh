@@ -18,7 +18,11 @@
 # --profile also saves a CPU profile and an allocation profile of the
 # window under profiles/ (run with ALLOC_EXACT=1 for exact allocation counts:
 # every allocation sampled, which slows the server).
-# Environment: PORT (base port, default 20080), GOMAXPROCS_SFU, JOIN_RATE,
+# loadbot is the working tree's for every revision, so that revisions differ
+# only in the SFU. It scrapes the SFU's /metrics every SCRAPE (default 5s;
+# Prometheus' usual cadence is 15 s or more): each scrape costs the SFU
+# ~1 500 allocations, which at 1 s is 0.03 per packet at N = 250.
+# Environment: PORT (base port, default 20080), GOMAXPROCS_SFU, JOIN_RATE, SCRAPE,
 # SETTLE (seconds after every bot joined before measuring, default 6),
 # SURGE_FLAGS (extra flags for surge serve), LOADBOT_FLAGS.
 set -euo pipefail
@@ -36,13 +40,14 @@ while [ $# -gt 0 ]; do
 	--baseline) baseline=$2; shift 2 ;;
 	--window) window=$2; shift 2 ;;
 	--profile) profile=1; shift ;;
-	-h|--help) sed -n 2,21p "$0"; exit 0 ;;
+	-h|--help) sed -n 2,25p "$0"; exit 0 ;;
 	*) ns+=("$1"); shift ;;
 	esac
 done
 [ ${#ns[@]} -gt 0 ] || ns=(100 250)
 PORT=${PORT:-20080}
 JOIN_RATE=${JOIN_RATE:-50}
+SCRAPE=${SCRAPE:-5s}
 GO=${GO:-go}
 
 work=$(mktemp -d /tmp/bench-load.XXXXXX)
@@ -127,7 +132,8 @@ for n in "${ns[@]}"; do
 		pids+=("$spid")
 		for _ in $(seq 1 100); do curl -fsS "$adm/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 		settle=${SETTLE:-6}
-		"$bin/loadbot" run --url "ws://127.0.0.1:$PORT/rtc" --sfu-metrics "$adm/metrics" \
+		"$work/bin-head/loadbot" run --url "ws://127.0.0.1:$PORT/rtc" --sfu-metrics "$adm/metrics" \
+			--scrape-interval "$SCRAPE" \
 			--rooms 1 --publishers 1 --subscribers "$n" --audio=false --srtp "$srtp" \
 			--join-rate "$JOIN_RATE" --duration "$((n / 5 + settle + window + 30))s" \
 			--metrics-addr "127.0.0.1:$((PORT + 3))" --slo-p99-latency-ms 0 \

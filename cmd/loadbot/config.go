@@ -19,7 +19,7 @@ var flagKey = map[string]string{
 	"audio": "audio", "video": "video", "simulcast": "simulcast",
 	"keyframe-interval": "keyframe_interval",
 	"duration":          "duration", "grace": "grace", "join-rate": "join_rate", "join-timeout": "join_timeout",
-	"srtp": "srtp", "sfu-metrics": "sfu_metrics",
+	"srtp": "srtp", "sfu-metrics": "sfu_metrics", "scrape-interval": "scrape_interval",
 	"ice-transport": "ice_transport", "turn-ca": "turn_ca",
 	"reconnect": "reconnect", "max-redirects": "max_redirects",
 	"downlink-kbps": "link.downlink_kbps", "uplink-kbps": "link.uplink_kbps",
@@ -68,6 +68,7 @@ func addScenarioFlags(fs *pflag.FlagSet) {
 	fs.String("ice-transport", d.ICETransport, "force every bot onto one path: udp, tcp (ICE-TCP), relay-udp, relay-tcp, relay-tls (TURN from joined.ice_servers)")
 	fs.String("turn-ca", "", "relay-tls: PEM file of CAs for the TURN server's certificate (default: system roots)")
 	fs.String("sfu-metrics", d.SFUMetricsURL, "SFU admin /metrics URL to scrape for CPU headroom (empty: off)")
+	fs.Duration("scrape-interval", d.ScrapeInterval, "how often the SFU's /metrics is scraped (each scrape costs the SFU allocations)")
 	fs.Bool("reconnect", d.Reconnect, "bots whose session ends early (node lost, drained, room moved) join again with backoff")
 	fs.Int("max-redirects", d.MaxRedirects, "redirects one join may follow (multi-node SFU)")
 	fs.Int("downlink-kbps", 0, "shaped bots' downlink rate limit")

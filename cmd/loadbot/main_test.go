@@ -17,14 +17,14 @@ import (
 func TestScenarioFileAndFlagsResolve(t *testing.T) {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	addScenarioFlags(fs)
-	if err := fs.Parse([]string{"--config", "../../configs/loadbot.yaml", "--rooms", "7", "--downlink-kbps", "400"}); err != nil {
+	if err := fs.Parse([]string{"--config", "../../configs/loadbot.yaml", "--rooms", "7", "--downlink-kbps", "400", "--scrape-interval", "5s"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := loadConfig(fs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Rooms != 7 || cfg.Subscribers != 10 || cfg.Duration != time.Minute || cfg.Link.DownlinkKbps != 400 || cfg.Link.QueueMs != 200 {
+	if cfg.Rooms != 7 || cfg.Subscribers != 10 || cfg.Duration != time.Minute || cfg.Link.DownlinkKbps != 400 || cfg.Link.QueueMs != 200 || cfg.ScrapeInterval != 5*time.Second {
 		t.Fatalf("flags must override the file, the file the defaults: %+v", cfg)
 	}
 	if len(cfg.Layers) != 3 || cfg.Layers[2].BitrateKbps != 1700 || cfg.APIKey == "" {
@@ -33,6 +33,19 @@ func TestScenarioFileAndFlagsResolve(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEveryScenarioFlagHasAKey: a flag missing from flagKey parses and is
+// then silently ignored.
+func TestEveryScenarioFlagHasAKey(t *testing.T) {
+	output := map[string]bool{"config": true, "html": true, "json": true, "metrics-addr": true, "verbose": true}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	addScenarioFlags(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if _, ok := flagKey[f.Name]; !ok && !output[f.Name] {
+			t.Errorf("--%s is not bound to a config key", f.Name)
+		}
+	})
 }
 
 func TestExitCodes(t *testing.T) {
