@@ -12,7 +12,7 @@
 #   heavy bash scripts/weaklink-chromium.sh            (or quiet, to measure)
 #
 # Environment:
-#   RATES    shaped phases, kbit/s, comma-separated   (default 400,700)
+#   RATES    shaped phases, kbit/s, comma-separated   (default 250,400,700)
 #   SHAPED   length of each shaped phase              (default 30s)
 #   RECOVER  unshaped time after each                 (default 10s)
 #   RUNS     how many runs                            (default 1)
@@ -21,7 +21,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-RATES=${RATES:-400,700}
+RATES=${RATES:-250,400,700}
 SHAPED=${SHAPED:-30s}
 RECOVER=${RECOVER:-10s}
 RUNS=${RUNS:-1}

@@ -16,13 +16,13 @@ import (
 // weakLinkConfig is the test's schedule; the SURGE_WEAKLINK_* variables
 // override it, so scripts/weaklink-chromium.sh can measure other links.
 type weakLinkConfig struct {
-	Rates   []int         // kbit/s, one shaped phase each (SURGE_WEAKLINK_RATES=400,700)
+	Rates   []int         // kbit/s, one shaped phase each (SURGE_WEAKLINK_RATES=250,400,700)
 	Shaped  time.Duration // each shaped phase (SURGE_WEAKLINK_SHAPED=30s)
 	Recover time.Duration // unshaped after each (SURGE_WEAKLINK_RECOVER=10s)
 }
 
 func weakLinkConfigFromEnv(t *testing.T) weakLinkConfig {
-	c := weakLinkConfig{Rates: []int{400, 700}, Shaped: 30 * time.Second, Recover: 10 * time.Second}
+	c := weakLinkConfig{Rates: []int{250, 400, 700}, Shaped: 30 * time.Second, Recover: 10 * time.Second}
 	if v := os.Getenv("SURGE_WEAKLINK_RATES"); v != "" {
 		c.Rates = nil
 		for _, f := range strings.Split(v, ",") {
@@ -67,7 +67,7 @@ func weakLinkConfigFromEnv(t *testing.T) weakLinkConfig {
 // each run count alone, for a pass rate.
 func TestBrowserWeakLink(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts Chromium and shapes lo for a minute and a half; not in -short")
+		t.Skip("starts Chromium and shapes lo for two minutes; not in -short")
 	}
 	cfg := weakLinkConfigFromEnv(t)
 	attempts := 2
