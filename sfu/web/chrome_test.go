@@ -274,6 +274,7 @@ type rtpStats struct {
 	QualityLimitationReason string  `json:"qualityLimitationReason"`
 	EncoderImplementation   string  `json:"encoderImplementation"`
 	DecoderImplementation   string  `json:"decoderImplementation"`
+	RemoteReportsSent       int64   `json:"remoteReportsSent"` // sender reports the browser read for the stream
 	Codec                   *struct {
 		MimeType    string `json:"mimeType"`
 		PayloadType int    `json:"payloadType"`

@@ -118,6 +118,13 @@ func logNegotiation(t *testing.T, publisher, subscriber *page) {
 	for c := range codecs {
 		t.Logf("codec in use: %s", c)
 	}
+	// The SFU seals its sender reports itself (srtpfast): Chromium must
+	// have read some on every stream it has received for a while.
+	for _, i := range ss.Subscriber.Inbound {
+		if i.PacketsReceived > 100 && i.RemoteReportsSent == 0 {
+			t.Errorf("subscriber's %s stream (%d packets): Chromium read no sender report", i.Kind, i.PacketsReceived)
+		}
+	}
 	for _, o := range ps.Publisher.Outbound {
 		if o.Kind == "video" && (o.Codec == nil || o.Codec.MimeType != "video/VP8") {
 			t.Errorf("publisher video codec %+v, want VP8", o.Codec)

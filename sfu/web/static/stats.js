@@ -80,6 +80,7 @@ export async function summarize(pc) {
           packetsReceived: r.packetsReceived || 0, packetsLost: r.packetsLost || 0,
           jitterMs: r.jitter !== undefined ? Math.round(r.jitter * 1000) : 0,
           nackCount: r.nackCount || 0, pliCount: r.pliCount || 0,
+          remoteReportsSent: (byId.get(r.remoteId) || {}).reportsSent || 0, // sender reports read
           decoderImplementation: r.decoderImplementation || '', codec: codecOf(r),
         });
         break;
