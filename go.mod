@@ -70,3 +70,9 @@ replace github.com/pion/dtls/v2 => ./third_party/pion-dtls-v2
 // half of the selftest's join storms; the copy nominates at once. See
 // third_party/pion-ice-v2/README.md.
 replace github.com/pion/ice/v2 => ./third_party/pion-ice-v2
+
+// pion/webrtc v3.3.6's ICETransport.stop reads t.mux after releasing the
+// lock that Start sets it under: a data race (and a nil Close) when a
+// PeerConnection closes while its ICE start completes. See
+// third_party/pion-webrtc-v3/README.md.
+replace github.com/pion/webrtc/v3 => ./third_party/pion-webrtc-v3
