@@ -38,7 +38,11 @@ func PionVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, dep := range bi.Deps {
 			if dep.Path == "github.com/pion/webrtc/v3" || dep.Path == "github.com/pion/webrtc/v4" {
-				if dep.Replace != nil {
+				// A replacement by another module version names that
+				// version; one by a directory ("(devel)": third_party's patched copy
+				// of the required version) has none, and the required
+				// version is what it is a copy of.
+				if dep.Replace != nil && dep.Replace.Version != "" && dep.Replace.Version != "(devel)" {
 					return dep.Replace.Version
 				}
 				return dep.Version
