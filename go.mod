@@ -76,3 +76,5 @@ replace github.com/pion/ice/v2 => ./third_party/pion-ice-v2
 // PeerConnection closes while its ICE start completes. See
 // third_party/pion-webrtc-v3/README.md.
 replace github.com/pion/webrtc/v3 => ./third_party/pion-webrtc-v3
+
+replace github.com/pion/srtp/v2 => ./third_party/pion-srtp-v2

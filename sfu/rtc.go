@@ -87,6 +87,7 @@ func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory,
 		return nil, err
 	}
 	pubIR := &interceptor.Registry{}
+	pubIR.Add(headerReuseFactory{}) // first, so it sits innermost
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		return nil, err
