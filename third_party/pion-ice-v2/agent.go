@@ -203,10 +203,16 @@ func (a *Agent) getErr() error {
 
 // Run task in serial. Blocking tasks must be cancelable by context.
 func (a *Agent) run(ctx context.Context, t func(context.Context, *Agent)) error {
+	return a.runWith(ctx, t, make(chan struct{}, 1))
+}
+
+// runWith is run with the caller's done channel (buffered, one slot), which
+// the task loop signals rather than closes, so that one channel can serve a
+// caller's every task.
+func (a *Agent) runWith(ctx context.Context, t func(context.Context, *Agent), done chan struct{}) error {
 	if err := a.ok(); err != nil {
 		return err
 	}
-	done := make(chan struct{})
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -252,7 +258,7 @@ func (a *Agent) taskLoop() {
 			return
 		case t := <-a.chanTask:
 			t.fn(a.context(), a)
-			close(t.done)
+			t.done <- struct{}{}
 			after()
 		}
 	}

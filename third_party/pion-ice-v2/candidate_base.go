@@ -45,6 +45,15 @@ type candidateBase struct {
 	priorityOverride   uint32
 
 	remoteCandidateCaches map[AddrPort]Candidate
+
+	// The STUN message handleInboundPacket decodes into, with what its
+	// task needs: recvLoop is the candidate's one reader and Agent.run
+	// returns only once the task has, so one message (its Raw and its
+	// attribute slice), one task and one done channel serve every packet.
+	inMsg  stun.Message
+	inSrc  net.Addr
+	inTask func(context.Context, *Agent)
+	inDone chan struct{}
 }
 
 // Done implements context.Context
@@ -257,24 +266,24 @@ func (c *candidateBase) handleInboundPacket(buf []byte, srcAddr net.Addr) {
 	a := c.agent()
 
 	if stun.IsMessage(buf) {
-		m := &stun.Message{
-			Raw: make([]byte, len(buf)),
-		}
-
+		m := &c.inMsg
 		// Explicitly copy raw buffer so Message can own the memory.
-		copy(m.Raw, buf)
+		m.Raw = append(m.Raw[:0], buf...)
 
 		if err := m.Decode(); err != nil {
 			a.log.Warnf("Failed to handle decode ICE from %s to %s: %v", c.addr(), srcAddr, err)
 			return
 		}
 
-		if err := a.run(c, func(ctx context.Context, a *Agent) {
-			// nolint: contextcheck
-			a.handleInbound(m, c, srcAddr)
-		}); err != nil {
+		if c.inTask == nil {
+			c.inTask = c.handleInboundTask
+			c.inDone = make(chan struct{}, 1)
+		}
+		c.inSrc = srcAddr
+		if err := a.runWith(c, c.inTask, c.inDone); err != nil {
 			a.log.Warnf("Failed to handle message: %v", err)
 		}
+		c.inSrc = nil
 
 		return
 	}
@@ -293,6 +302,11 @@ func (c *candidateBase) handleInboundPacket(buf []byte, srcAddr net.Addr) {
 		a.log.Warnf("Failed to write packet: %s", err)
 		return
 	}
+}
+
+// handleInboundTask is handleInboundPacket's task, made once per candidate.
+func (c *candidateBase) handleInboundTask(_ context.Context, a *Agent) {
+	a.handleInbound(&c.inMsg, c, c.inSrc)
 }
 
 // close stops the recvLoop
