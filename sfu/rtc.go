@@ -98,9 +98,15 @@ func newRTCEngine(cfg RTCConfig, udp net.PacketConn, logs logging.LoggerFactory,
 		return nil, err
 	}
 	pubIR.Add(rr)
-	if err := webrtc.ConfigureTWCCSender(pubME, pubIR); err != nil {
-		return nil, err
+	// What webrtc.ConfigureTWCCSender registers, with Surge's own feedback
+	// (twccfeedback.go) in place of Pion's twcc.SenderInterceptor.
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		pubME.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, k)
+		if err := pubME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+			return nil, err
+		}
 	}
+	pubIR.Add(twccFeedbackFactory{})
 
 	subME, err := newMediaEngine(cfg.H264, false)
 	if err != nil {
