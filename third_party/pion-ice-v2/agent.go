@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -431,33 +432,37 @@ func (a *Agent) connectivityChecks() {
 	lastConnectionState := ConnectionState(0)
 	checkingDuration := time.Time{}
 
-	contact := func() {
-		if err := a.run(a.context(), func(ctx context.Context, a *Agent) {
-			defer func() {
-				lastConnectionState = a.connectionState
-			}()
+	// One task and one done channel for every tick: a closure and a channel
+	// per tick were two allocations every keepalive interval per agent.
+	done := make(chan struct{}, 1)
+	check := func(ctx context.Context, a *Agent) {
+		defer func() {
+			lastConnectionState = a.connectionState
+		}()
 
-			switch a.connectionState {
-			case ConnectionStateFailed:
-				// The connection is currently failed so don't send any checks
-				// In the future it may be restarted though
-				return
-			case ConnectionStateChecking:
-				// We have just entered checking for the first time so update our checking timer
-				if lastConnectionState != a.connectionState {
-					checkingDuration = time.Now()
-				}
-
-				// We have been in checking longer then Disconnect+Failed timeout, set the connection to Failed
-				if time.Since(checkingDuration) > a.disconnectedTimeout+a.failedTimeout {
-					a.updateConnectionState(ConnectionStateFailed)
-					return
-				}
-			default:
+		switch a.connectionState {
+		case ConnectionStateFailed:
+			// The connection is currently failed so don't send any checks
+			// In the future it may be restarted though
+			return
+		case ConnectionStateChecking:
+			// We have just entered checking for the first time so update our checking timer
+			if lastConnectionState != a.connectionState {
+				checkingDuration = time.Now()
 			}
 
-			a.getSelector().ContactCandidates()
-		}); err != nil {
+			// We have been in checking longer then Disconnect+Failed timeout, set the connection to Failed
+			if time.Since(checkingDuration) > a.disconnectedTimeout+a.failedTimeout {
+				a.updateConnectionState(ConnectionStateFailed)
+				return
+			}
+		default:
+		}
+
+		a.getSelector().ContactCandidates()
+	}
+	contact := func() {
+		if err := a.runWith(a.context(), check, done); err != nil {
 			a.log.Warnf("Failed to start connectivity checks: %v", err)
 		}
 	}
@@ -994,9 +999,16 @@ func (a *Agent) findRemoteCandidate(networkType NetworkType, addr net.Addr) Cand
 		return nil
 	}
 
+	// Compared as netip.Addr: ip.String() for every candidate of every
+	// inbound message allocated each time.
+	want, _ := netip.AddrFromSlice(ip)
+	want = want.Unmap()
 	set := a.remoteCandidates[networkType]
 	for _, c := range set {
-		if c.Address() == ip.String() && c.Port() == port {
+		if c.Port() != port {
+			continue
+		}
+		if got, err := netip.ParseAddr(c.Address()); err == nil && got.Unmap() == want {
 			return c
 		}
 	}
