@@ -263,7 +263,7 @@ func (s *Server) handleRTC(w http.ResponseWriter, r *http.Request) {
 	// The socket's own limit stops anything absurd before it is buffered;
 	// messages between the protocol limit and this get a clear error.
 	conn.SetReadLimit(int64(4 * s.cfg.Signal.MaxMessageBytes))
-	sess := newSession(conn, s.sessionLog(r))
+	sess := newSession(s.ctx, conn, s.sessionLog(r))
 	sess.region = r.URL.Query().Get("region")
 	s.mu.Lock()
 	if s.closed {
@@ -295,7 +295,7 @@ func fail(sess *session, err error) {
 
 func (s *Server) serveSession(sess *session) {
 	limit := s.cfg.Signal.MaxMessageBytes
-	m, err := sess.read(s.ctx, s.cfg.Signal.JoinTimeout, limit)
+	m, err := sess.read(s.cfg.Signal.JoinTimeout, limit)
 	if err != nil {
 		var pe *signal.Error
 		switch {
@@ -414,7 +414,7 @@ func (s *Server) runParticipant(sess *session, p *Participant) {
 	rate := float64(s.cfg.Peer.MaxSignalPerSecond)
 	budget, warn := newTokenBucket(rate, 2*rate), newTokenBucket(1, 1)
 	for {
-		m, err := sess.read(s.ctx, s.cfg.Signal.PingTimeout, limit)
+		m, err := sess.read(s.cfg.Signal.PingTimeout, limit)
 		if now := time.Now().UnixNano(); err == nil && m.Type != signal.TypeLeave && !budget.take(1, now) {
 			// Dropped unanswered, but for one error a second: a flood must
 			// not turn into a flood of replies.

@@ -90,6 +90,17 @@ type session struct {
 	// peer does wrong, so a misbehaving client cannot flood the log.
 	logTokens float64
 	logAt     time.Time
+
+	// The session's timers, made once: a context with a deadline for
+	// every read and write cost the socket library a context.AfterFunc
+	// each, and the read timer its own closure (~10 allocations per
+	// message, at 250 participants a quarter of what the server allocated
+	// while forwarding).
+	stopCtx     func() bool // unregisters the close on the server's context
+	readTimer   *time.Timer // queues the timeout error (onReadTimeout)
+	readTimeout atomic.Int64
+	readExpired atomic.Bool
+	writeTimer  *time.Timer // closes a socket whose write is stuck
 }
 
 // logAllowed reports whether another peer-triggered log line may be written
@@ -117,9 +128,15 @@ type outMsg struct {
 	close bool   // close the socket after writing msg
 }
 
-func newSession(conn *websocket.Conn, log *slog.Logger) *session {
+// newSession serves conn until it closes or ctx (the server's) ends.
+func newSession(ctx context.Context, conn *websocket.Conn, log *slog.Logger) *session {
 	s := &session{conn: conn, log: log, out: make(chan outMsg, sendQueue), done: make(chan struct{}),
 		kick: make(chan outMsg, 1), evReady: make(chan struct{}, 1)}
+	s.stopCtx = context.AfterFunc(ctx, func() { _ = s.conn.CloseNow() })
+	s.readTimer = time.AfterFunc(time.Hour, s.onReadTimeout)
+	s.readTimer.Stop()
+	s.writeTimer = time.AfterFunc(time.Hour, func() { _ = s.conn.CloseNow() })
+	s.writeTimer.Stop()
 	s.wg.Add(1)
 	go s.writeLoop()
 	return s
@@ -208,6 +225,7 @@ func (s *session) sendAndClose(m signal.Message) {
 func (s *session) close() {
 	s.once.Do(func() {
 		close(s.done)
+		s.stopCtx()
 		_ = s.conn.CloseNow()
 	})
 }
@@ -306,11 +324,11 @@ func (s *session) write(o outMsg) bool {
 			return true
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	s.writeTimer.Reset(writeTimeout)
 	s.writing.Store(time.Now().UnixNano())
-	err := s.conn.Write(ctx, websocket.MessageText, data)
+	err := s.conn.Write(context.Background(), websocket.MessageText, data)
 	s.writing.Store(0)
-	cancel()
+	s.writeTimer.Stop()
 	if err != nil {
 		s.close()
 		return false
@@ -334,19 +352,16 @@ func (s *session) write(o outMsg) bool {
 // message_too_large error (the socket's own limit, a few times larger, stops
 // anything huge before it is buffered). A client silent for timeout is
 // disconnected.
-func (s *session) read(ctx context.Context, timeout time.Duration, limit int) (signal.Message, error) {
-	// Not a read deadline on ctx: the socket library closes the connection
-	// when a read's context ends, and the client would never learn why.
-	// The timer instead queues the timeout error, which the writer sends
-	// before it closes the socket and so ends this read.
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(timeout, func() {
-		timedOut.Store(true)
-		s.sendAndClose(signal.ErrorMessage(signal.Errorf(signal.CodeTimeout, "no message for %s", timeout)))
-	})
-	typ, data, err := s.conn.Read(ctx)
-	timer.Stop()
-	if timedOut.Load() {
+func (s *session) read(timeout time.Duration, limit int) (signal.Message, error) {
+	// Not a read deadline on a context: the socket library closes the
+	// connection when a read's context ends, and the client would never
+	// learn why. The timer instead queues the timeout error, which the
+	// writer sends before it closes the socket and so ends this read.
+	s.readTimeout.Store(int64(timeout))
+	s.readTimer.Reset(timeout)
+	typ, data, err := s.conn.Read(context.Background())
+	s.readTimer.Stop()
+	if s.readExpired.Load() {
 		return signal.Message{}, errTimedOut
 	}
 	if err != nil {
@@ -356,6 +371,11 @@ func (s *session) read(ctx context.Context, timeout time.Duration, limit int) (s
 		return signal.Message{}, signal.Errorf(signal.CodeBadRequest, "binary messages are not accepted; send JSON text")
 	}
 	return signal.Decode(data, limit)
+}
+
+func (s *session) onReadTimeout() {
+	s.readExpired.Store(true)
+	s.sendAndClose(signal.ErrorMessage(signal.Errorf(signal.CodeTimeout, "no message for %s", time.Duration(s.readTimeout.Load()))))
 }
 
 // startPinger sends a ping every interval so that clients behind idle-timeout
