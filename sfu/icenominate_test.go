@@ -78,9 +78,14 @@ func TestControllingAgentNominatesOnFirstSuccess(t *testing.T) {
 // testICEAgent is a loopback UDP host-only agent whose timers never fire
 // during a test, configured as the SFU's where it matters.
 func testICEAgent(t *testing.T) *ice.Agent {
+	return testICEAgentWith(t, nil)
+}
+
+// testICEAgentWith is testICEAgent with cfg's changes.
+func testICEAgentWith(t *testing.T, change func(cfg *ice.AgentConfig)) *ice.Agent {
 	hour := time.Hour
 	noWait := time.Duration(0)
-	a, err := ice.NewAgent(&ice.AgentConfig{
+	cfg := &ice.AgentConfig{
 		PrflxAcceptanceMinWait: &noWait, // as the SFU sets it (rtc.go)
 		NetworkTypes:           []ice.NetworkType{ice.NetworkTypeUDP4},
 		CandidateTypes:         []ice.CandidateType{ice.CandidateTypeHost},
@@ -91,7 +96,11 @@ func testICEAgent(t *testing.T) *ice.Agent {
 		KeepaliveInterval:      &hour,
 		DisconnectedTimeout:    &hour,
 		FailedTimeout:          &hour,
-	})
+	}
+	if change != nil {
+		change(cfg)
+	}
+	a, err := ice.NewAgent(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,6 +113,15 @@ type Agent struct {
 	successMsg stun.Message
 	mapped     stun.XORMappedAddress
 
+	// The agent's own binding requests (connectivity checks and the
+	// keepalive on the selected pair, every 2 s for the whole call), built
+	// in place like successMsg (surge.patch).
+	pingMsg      stun.Message
+	pingUser     stun.Username
+	pingUserFor  [2]string // remoteUfrag, localUfrag of pingUser
+	pingControl  AttrControl
+	pingPriority PriorityAttr
+
 	checklist []*CandidatePair
 
 	selectorLock sync.RWMutex
@@ -1052,11 +1061,39 @@ func (a *Agent) sendBindingSuccess(m *stun.Message, local, remote Candidate) {
 // bindingSuccess is stun.BindingSuccess as a Setter, boxed once.
 var bindingSuccess stun.Setter = stun.BindingSuccess //nolint:gochecknoglobals
 
+// bindingRequestType and useCandidate are Setters boxed once.
+var (
+	bindingRequestType stun.Setter = stun.BindingRequest //nolint:gochecknoglobals
+	useCandidate       stun.Setter = UseCandidate()      //nolint:gochecknoglobals
+)
+
+// bindingRequest builds a binding request from the agent in the agent's own
+// message: what stun.Build with the username, role, priority, integrity and
+// fingerprint setters did in a new message each time. The message is valid
+// until the next call; sendBindingRequest keeps only its transaction ID and
+// sendSTUN writes it before returning. Task loop only.
+func (a *Agent) bindingRequest(role Role, priority uint32, nominate bool) (*stun.Message, error) {
+	if a.pingUserFor[0] != a.remoteUfrag || a.pingUserFor[1] != a.localUfrag || a.pingUser == nil {
+		a.pingUser = stun.NewUsername(a.remoteUfrag + ":" + a.localUfrag)
+		a.pingUserFor = [2]string{a.remoteUfrag, a.localUfrag}
+	}
+	a.pingControl = AttrControl{Role: role, Tiebreaker: a.tieBreaker}
+	a.pingPriority = PriorityAttr(priority)
+	m := &a.pingMsg
+	if nominate {
+		return m, m.Build(bindingRequestType, stun.TransactionID, &a.pingUser, useCandidate,
+			&a.pingControl, &a.pingPriority, a.keys.remoteSetter(a.remotePwd), stun.Fingerprint)
+	}
+	return m, m.Build(bindingRequestType, stun.TransactionID, &a.pingUser,
+		&a.pingControl, &a.pingPriority, a.keys.remoteSetter(a.remotePwd), stun.Fingerprint)
+}
+
 // integrityKeys are the MESSAGE-INTEGRITY keys of the current passwords,
 // converted once per password instead of once per message.
 type integrityKeys struct {
-	local, remote stun.MessageIntegrity
-	localAsSetter stun.Setter
+	local, remote  stun.MessageIntegrity
+	localAsSetter  stun.Setter
+	remoteAsSetter stun.Setter
 }
 
 func (k *integrityKeys) localKey(pwd string) stun.MessageIntegrity {
@@ -1075,8 +1112,14 @@ func (k *integrityKeys) localSetter(pwd string) stun.Setter {
 func (k *integrityKeys) remoteKey(pwd string) stun.MessageIntegrity {
 	if k.remote == nil || string(k.remote) != pwd {
 		k.remote = stun.NewShortTermIntegrity(pwd)
+		k.remoteAsSetter = k.remote
 	}
 	return k.remote
+}
+
+func (k *integrityKeys) remoteSetter(pwd string) stun.Setter {
+	k.remoteKey(pwd)
+	return k.remoteAsSetter
 }
 
 // usernameIs is stunx.AssertUsername(m, local+":"+remote) without building

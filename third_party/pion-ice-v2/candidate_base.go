@@ -5,6 +5,7 @@ package ice
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // STUN MESSAGE-INTEGRITY
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -267,7 +268,12 @@ func (c *candidateBase) handleInboundPacket(buf []byte, srcAddr net.Addr) {
 
 	if stun.IsMessage(buf) {
 		m := &c.inMsg
-		// Explicitly copy raw buffer so Message can own the memory.
+		// Explicitly copy raw buffer so Message can own the memory; with
+		// room after it for the HMAC that MESSAGE-INTEGRITY's Check appends
+		// there (otherwise a new slice per message).
+		if cap(m.Raw) < len(buf)+sha1.Size {
+			m.Raw = make([]byte, 0, len(buf)+2*sha1.Size)
+		}
 		m.Raw = append(m.Raw[:0], buf...)
 
 		if err := m.Decode(); err != nil {

@@ -74,14 +74,7 @@ func (s *controllingSelector) nominatePair(pair *CandidatePair) {
 	// order to nominate a candidate pair (Section 8.1.1).  The controlled
 	// agent MUST NOT include the USE-CANDIDATE attribute in a Binding
 	// request.
-	msg, err := stun.Build(stun.BindingRequest, stun.TransactionID,
-		stun.NewUsername(s.agent.remoteUfrag+":"+s.agent.localUfrag),
-		UseCandidate(),
-		AttrControlling(s.agent.tieBreaker),
-		PriorityAttr(pair.Local.Priority()),
-		stun.NewShortTermIntegrity(s.agent.remotePwd),
-		stun.Fingerprint,
-	)
+	msg, err := s.agent.bindingRequest(Controlling, pair.Local.Priority(), true)
 	if err != nil {
 		s.log.Error(err.Error())
 		return
@@ -166,13 +159,7 @@ func (s *controllingSelector) HandleSuccessResponse(m *stun.Message, local, remo
 }
 
 func (s *controllingSelector) PingCandidate(local, remote Candidate) {
-	msg, err := stun.Build(stun.BindingRequest, stun.TransactionID,
-		stun.NewUsername(s.agent.remoteUfrag+":"+s.agent.localUfrag),
-		AttrControlling(s.agent.tieBreaker),
-		PriorityAttr(local.Priority()),
-		stun.NewShortTermIntegrity(s.agent.remotePwd),
-		stun.Fingerprint,
-	)
+	msg, err := s.agent.bindingRequest(Controlling, local.Priority(), false)
 	if err != nil {
 		s.log.Error(err.Error())
 		return
@@ -201,13 +188,7 @@ func (s *controlledSelector) ContactCandidates() {
 }
 
 func (s *controlledSelector) PingCandidate(local, remote Candidate) {
-	msg, err := stun.Build(stun.BindingRequest, stun.TransactionID,
-		stun.NewUsername(s.agent.remoteUfrag+":"+s.agent.localUfrag),
-		AttrControlled(s.agent.tieBreaker),
-		PriorityAttr(local.Priority()),
-		stun.NewShortTermIntegrity(s.agent.remotePwd),
-		stun.Fingerprint,
-	)
+	msg, err := s.agent.bindingRequest(Controlled, local.Priority(), false)
 	if err != nil {
 		s.log.Error(err.Error())
 		return
