@@ -113,8 +113,8 @@ type ForwardConfig struct {
 	// rather than by its read loop alone.
 	FanoutThreshold int `mapstructure:"fanout_threshold"`
 	// FanoutWorkers is how many worker goroutines help each read loop of
-	// a track that reaches FanoutThreshold. -1 picks GOMAXPROCS-1 when
-	// there are more than two cores, else 0; 0 always fans out serially.
+	// a track that reaches FanoutThreshold. -1 picks GOMAXPROCS-1 (0 on
+	// one core); 0 always fans out serially.
 	FanoutWorkers int `mapstructure:"fanout_workers"`
 }
 
@@ -271,7 +271,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: admin_addr=%s is not loopback; set admin.token (SURGE_ADMIN_TOKEN) so that metrics and pprof need it", ErrConfig, c.AdminAddr)
 	}
 	if c.Forward.FanoutThreshold < 1 || c.Forward.FanoutWorkers < -1 {
-		return fmt.Errorf("%w: forward.fanout_threshold must be at least 1, forward.fanout_workers at least -1 (-1: GOMAXPROCS-1 above two cores)", ErrConfig)
+		return fmt.Errorf("%w: forward.fanout_threshold must be at least 1, forward.fanout_workers at least -1 (-1: GOMAXPROCS-1)", ErrConfig)
 	}
 	if c.Forward.PacketCacheSize < 64 {
 		return fmt.Errorf("%w: forward.packet_cache_size must be at least 64", ErrConfig)

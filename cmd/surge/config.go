@@ -68,7 +68,7 @@ var descriptions = map[string]string{
 	"forward.pli_throttle":            "minimum interval between keyframe requests upstream per track layer",
 	"forward.nack_max_age":            "NACKed packets older than this are not resent",
 	"forward.fanout_threshold":        "subscribers of one track from which its fan-out is split over worker goroutines",
-	"forward.fanout_workers":          "worker goroutines per track read loop for large fan-outs; -1 = GOMAXPROCS-1 above two cores, else 0 (serial)",
+	"forward.fanout_workers":          "worker goroutines per track read loop for large fan-outs; -1 = GOMAXPROCS-1 (0, serial, on one core)",
 	"drain_timeout":                   "graceful shutdown bound: sessions still open after it are closed",
 	"bwe.initial_bitrate":             "bps every subscriber's bandwidth estimate starts at",
 	"bwe.min_bitrate":                 "floor of a subscriber's bandwidth estimate (bps)",
