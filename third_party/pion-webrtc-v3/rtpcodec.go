@@ -133,4 +133,3 @@ func rtcpFeedbackIntersection(a, b []RTCPFeedback) (out []RTCPFeedback) {
 
 	return
 }
-
