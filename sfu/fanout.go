@@ -15,8 +15,9 @@ import (
 // and the last subscriber's wait (in-SFU latency) stops growing with the
 // room. Below the threshold, or with no workers configured, the read loop
 // writes to every subscriber itself. On two cores one worker lowered p50
-// and p99 in nine of nine back-to-back pairs at 250 subscribers and cost
-// no more CPU per packet (docs/performance.md), so it is on there too.
+// and p99 in nine of nine back-to-back pairs (at 100 and 250 subscribers)
+// for at most 2 % more CPU per packet (docs/performance.md), so it is on
+// there too.
 //
 // The read loop owns its workers: it starts them on the first packet whose
 // fan-out reaches the threshold and stops them when it ends, so they live

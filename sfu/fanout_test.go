@@ -123,9 +123,13 @@ func TestResolveFanoutWorkers(t *testing.T) {
 	if got := resolveFanoutWorkers(3); got != 3 {
 		t.Errorf("configured 3, got %d", got)
 	}
-	want := runtime.GOMAXPROCS(0) - 1
-	if got := resolveFanoutWorkers(-1); got != want {
-		t.Errorf("-1 with GOMAXPROCS=%d: got %d, want %d", runtime.GOMAXPROCS(0), got, want)
+	// -1: serial on one core, one worker on two, GOMAXPROCS-1 above.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for procs, want := range map[int]int{1: 0, 2: 1, 4: 3} {
+		runtime.GOMAXPROCS(procs)
+		if got := resolveFanoutWorkers(-1); got != want {
+			t.Errorf("-1 with GOMAXPROCS=%d: got %d, want %d", procs, got, want)
+		}
 	}
 }
 

@@ -118,7 +118,6 @@ type Agent struct {
 	// in place like successMsg (surge.patch).
 	pingMsg      stun.Message
 	pingUser     stun.Username
-	pingUserFor  [2]string // remoteUfrag, localUfrag of pingUser
 	pingControl  AttrControl
 	pingPriority PriorityAttr
 
@@ -1073,9 +1072,8 @@ var (
 // until the next call; sendBindingRequest keeps only its transaction ID and
 // sendSTUN writes it before returning. Task loop only.
 func (a *Agent) bindingRequest(role Role, priority uint32, nominate bool) (*stun.Message, error) {
-	if a.pingUserFor[0] != a.remoteUfrag || a.pingUserFor[1] != a.localUfrag || a.pingUser == nil {
+	if !isJoined(a.pingUser, a.remoteUfrag, a.localUfrag) {
 		a.pingUser = stun.NewUsername(a.remoteUfrag + ":" + a.localUfrag)
-		a.pingUserFor = [2]string{a.remoteUfrag, a.localUfrag}
 	}
 	a.pingControl = AttrControl{Role: role, Tiebreaker: a.tieBreaker}
 	a.pingPriority = PriorityAttr(priority)
@@ -1129,11 +1127,16 @@ func usernameIs(m *stun.Message, local, remote string) error {
 	if err != nil {
 		return err
 	}
-	if len(v) != len(local)+1+len(remote) || string(v[:len(local)]) != local ||
-		v[len(local)] != ':' || string(v[len(local)+1:]) != remote {
+	if !isJoined(v, local, remote) {
 		return stunx.AssertUsername(m, local+":"+remote) // the mismatch, described
 	}
 	return nil
+}
+
+// isJoined reports whether v is a+":"+b, without building that string.
+func isJoined(v []byte, a, b string) bool {
+	return len(v) == len(a)+1+len(b) && string(v[:len(a)]) == a &&
+		v[len(a)] == ':' && string(v[len(a)+1:]) == b
 }
 
 // Removes pending binding requests that are over maxBindingRequestTimeout old
