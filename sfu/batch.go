@@ -3,6 +3,7 @@ package sfu
 import (
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -21,7 +22,20 @@ const slotSize = maxPacketSize + 64
 // subscriber sees one address and one port.
 type sendSocket struct {
 	conn *net.UDPConn
-	sys  sysConn // platform part: sendmmsg on Linux
+	sys  sysConn  // platform part: sendmmsg on Linux
+	file *os.File // the send-only socket sys writes to, if not conn
+	// shared says why the fast path sends on conn itself (nil: it has a
+	// send-only socket, or the platform has no such thing).
+	shared error
+}
+
+// Close closes the send-only socket, if there is one; conn belongs to the
+// ICE mux.
+func (s *sendSocket) Close() error {
+	if s == nil || s.file == nil {
+		return nil
+	}
+	return s.file.Close()
 }
 
 // dest is a subscriber's address, prepared once for the send syscall.

@@ -19,6 +19,8 @@ func newBatch() *batch { return &batch{} }
 
 func newSendSocket(c *net.UDPConn) (*sendSocket, error) { return &sendSocket{conn: c}, nil }
 
+func listenMedia(addr string) (net.PacketConn, error) { return net.ListenPacket("udp", addr) }
+
 func newDest(ap netip.AddrPort) *dest { return &dest{addr: ap} }
 
 func (b *batch) send() int {

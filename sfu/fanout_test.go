@@ -19,7 +19,7 @@ import (
 // benchWire is the fast send path of a real subscriber for the fan-out
 // benchmarks: every DownTrack seals with its own AEAD_AES_128_GCM keys (what
 // Chromium negotiates) into the batch, and the batch goes out with sendmmsg
-// on one loopback UDP socket, as the media socket does, to a socket per
+// on the media socket's send-only twin, as the server's do, to a socket per
 // subscriber that nobody reads (the kernel drops what overflows it; the
 // send side's cost is all there). One sink for all would make the kernel
 // serialise the deliveries on its lock, which no real room does.
@@ -30,10 +30,16 @@ type benchWire struct {
 
 func newBenchWire(tb testing.TB, workers int) *benchWire {
 	tb.Helper()
-	sock, err := newSendSocket(loopbackUDP(tb))
+	pc, err := listenMedia("127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { pc.Close() })
+	sock, err := newSendSocket(pc.(*net.UDPConn))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sock.Close() })
 	return &benchWire{sock: sock, workers: workers}
 }
 

@@ -114,7 +114,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 // Start binds the public HTTP, admin HTTP and media UDP listeners.
 func (s *Server) Start() error {
 	var err error
-	if s.udp, err = net.ListenPacket("udp", s.cfg.RTC.UDPAddr); err != nil {
+	if s.udp, err = listenMedia(s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
 	muxed := s.udp
@@ -123,12 +123,16 @@ func (s *Server) Start() error {
 			_ = s.udp.Close()
 			return err
 		}
+		if s.sock.shared != nil {
+			s.log.Warn("media sends share the media socket, which costs a poller wake-up per packet", "reason", s.sock.shared)
+		}
 		s.rtcpIn = newRTCPRouter()
 		muxed = newMuxConn(uc, s.rtcpIn)
 	}
 	engineOpts, err := s.startConnectivity()
 	if err != nil {
 		_ = s.udp.Close()
+		_ = s.sock.Close()
 		return err
 	}
 	wrap := func(m ice.UDPMux) ice.UDPMux {
@@ -137,27 +141,32 @@ func (s *Server) Start() error {
 	}
 	if s.engine, err = newRTCEngine(s.cfg.RTC, muxed, s.pionLogs(), wrap, engineOpts...); err != nil {
 		_ = s.udp.Close()
+		_ = s.sock.Close()
 		_ = s.closeConnectivity()
 		return err
 	}
 	if s.pubLn, err = net.Listen("tcp", s.cfg.ListenAddr); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.sock.Close()
 		_ = s.closeConnectivity()
 		return fmt.Errorf("public HTTP %s: %w", s.cfg.ListenAddr, err)
 	}
 	if s.pubLn, err = s.listenPublic(s.pubLn); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.sock.Close()
 		_ = s.closeConnectivity()
 		return err
 	}
 	if s.admLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.sock.Close()
 		_ = s.closeConnectivity()
 		_ = s.pubLn.Close()
 		return fmt.Errorf("admin HTTP %s: %w", s.cfg.AdminAddr, err)
 	}
 	if err := s.startCluster(); err != nil {
 		_ = s.engine.mux.Close()
+		_ = s.sock.Close()
 		_ = s.closeConnectivity()
 		_ = s.pubLn.Close()
 		_ = s.admLn.Close()
@@ -581,6 +590,7 @@ func (s *Server) Close() error {
 	if s.engine != nil {
 		errs = append(errs, s.engine.mux.Close(), s.closeConnectivity())
 	}
+	errs = append(errs, s.sock.Close())
 	s.stopWebhooks()
 	s.log.Info("surge stopped")
 	return errors.Join(errs...)

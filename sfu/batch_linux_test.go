@@ -1,0 +1,125 @@
+package sfu
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The fast path sends on a socket of its own that shares the media port:
+// subscribers see the media port as the source, everything sent to the port
+// is still read from the media socket, the send socket is in no epoll set
+// (which is the point: no wake-up of the runtime's poller per packet), and a
+// second server on the same port still fails to bind.
+func TestSendOnlySocketSharesTheMediaPort(t *testing.T) {
+	pc, err := listenMedia("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	media := pc.(*net.UDPConn)
+	defer media.Close()
+	sock, err := newSendSocket(media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	if sock.file == nil {
+		t.Fatalf("no send-only socket: %v", sock.shared)
+	}
+	mediaAddr := netip.MustParseAddrPort(media.LocalAddr().String())
+
+	// Out through a batch: the source is the media port.
+	peer := loopbackUDP(t)
+	to := newDest(netip.MustParseAddrPort(peer.LocalAddr().String()))
+	b := getBatch(sock, nil)
+	const n = 10
+	for i := 0; i < n; i++ {
+		s := b.next()
+		s.to, s.kind = to, 0
+		b.commit(s, copy(s.buf[:], "packet "+strconv.Itoa(i)))
+	}
+	b.flush()
+	putBatch(b)
+	buf := make([]byte, 1500)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < n; i++ {
+		k, from, err := peer.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("packet %d of %d: %v", i, n, err)
+		}
+		if from != mediaAddr {
+			t.Fatalf("packet %q came from %v, not the media port %v", buf[:k], from, mediaAddr)
+		}
+	}
+
+	// In: every datagram to the port reaches the media socket.
+	const in = 200
+	for i := 0; i < in; i++ {
+		if _, err := peer.WriteToUDPAddrPort([]byte("in"), mediaAddr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = media.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < in; i++ {
+		if _, _, err := media.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatalf("media socket read %d of %d datagrams: %v", i, in, err)
+		}
+	}
+	sendFD := int(sock.file.Fd())
+	if _, _, err := unix.Recvfrom(sendFD, buf, unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("the send-only socket received something (err %v)", err)
+	}
+
+	var mediaFD int
+	raw, _ := media.SyscallConn()
+	_ = raw.Control(func(fd uintptr) { mediaFD = int(fd) })
+	polled := epollTargets(t)
+	if !polled[mediaFD] {
+		t.Fatalf("media socket fd %d not found in any epoll set %v: the check below would prove nothing", mediaFD, polled)
+	}
+	if polled[sendFD] {
+		t.Fatalf("send-only socket fd %d is registered with epoll", sendFD)
+	}
+
+	if c, err := listenMedia(mediaAddr.String()); err == nil {
+		c.Close()
+		t.Fatalf("a second bind of %v succeeded", mediaAddr)
+	} else if !errors.Is(err, unix.EADDRINUSE) {
+		t.Fatalf("a second bind of %v: %v, want address already in use", mediaAddr, err)
+	}
+}
+
+// epollTargets returns the fds registered in this process's epoll sets.
+func epollTargets(t *testing.T) map[int]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip(err)
+	}
+	fds := map[int]bool{}
+	for _, e := range ents {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); l != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "tfd:" {
+				if fd, err := strconv.Atoi(f[1]); err == nil {
+					fds[fd] = true
+				}
+			}
+		}
+	}
+	return fds
+}
