@@ -67,14 +67,17 @@ type DownTrack struct {
 	extBuf  [4]rtp.Extension
 	twccBuf [2]byte
 	scratch [maxPacketSize]byte
-	plain   [maxPacketSize + 16]byte // the packet marshalled before sealing
-	rtxBuf  [maxPacketSize]byte
-	rtxPkt  rtp.Packet
-	rtxMeta simulcast.Meta
-	srtp    *srtpfast.Context // the fast path's sealer, for route srtpFor
-	srtpFor *route
-	rtx     rtxBudget    // bounds what this subscriber's NACKs cost (retransmit)
-	rtt     atomic.Int64 // last measured round-trip time (ns), 0 = none yet
+	// plainHdr is the header marshalled before sealing; the payload is
+	// sealed from where it lies. Ours carries no CSRC and at most two
+	// one-byte extensions (24 bytes); the rest is slack.
+	plainHdr [128]byte
+	rtxBuf   [maxPacketSize]byte
+	rtxPkt   rtp.Packet
+	rtxMeta  simulcast.Meta
+	srtp     *srtpfast.Context // the fast path's sealer, for route srtpFor
+	srtpFor  *route
+	rtx      rtxBudget    // bounds what this subscriber's NACKs cost (retransmit)
+	rtt      atomic.Int64 // last measured round-trip time (ns), 0 = none yet
 	// lastRescue is when an unrepairable loss last asked for a keyframe.
 	lastRescue time.Time
 	// For sender reports: what went out, and the newest RTP timestamp
@@ -330,12 +333,11 @@ func (d *DownTrack) send(out simulcast.Output, abs []byte, probe int, b *batch, 
 		}
 	}
 	if r := d.fastRoute(); r != nil && b != nil {
-		hl, err := h.MarshalTo(d.plain[:])
+		hl, err := h.MarshalTo(d.plainHdr[:])
 		if err == nil {
-			copy(d.plain[hl:], payload)
 			s := b.next()
 			var sealed []byte
-			if sealed, err = d.srtp.Seal(s.buf[:], d.plain[:hl+len(payload)], hl); err == nil {
+			if sealed, err = d.srtp.SealParts(s.buf[:], d.plainHdr[:hl], payload); err == nil {
 				s.to, s.kind, s.size, s.probe = r.to, d.mk, size, probe
 				if d.twccID != 0 {
 					s.hist, s.seq = d.dl.hist, seq

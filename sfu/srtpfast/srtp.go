@@ -134,17 +134,30 @@ func derive(label byte, masterKey, masterSalt []byte, n int) ([]byte, error) {
 // a prefix of dst. Sequence numbers must come in sending order
 // (retransmissions may repeat older ones); the rollover counter follows them.
 func (c *Context) Seal(dst, pkt []byte, headerLen int) ([]byte, error) {
-	if headerLen < 12 || headerLen > len(pkt) {
+	if headerLen > len(pkt) {
 		return nil, ErrSpace
 	}
-	out := len(pkt) + c.profile.Overhead()
+	return c.SealParts(dst, pkt[:headerLen], pkt[headerLen:])
+}
+
+// SealParts is Seal for a packet whose header and payload lie apart: the
+// fan-out seals each subscriber's header and the shared payload straight
+// into the send buffer, without first copying both into one plaintext.
+// dst may overlap neither.
+func (c *Context) SealParts(dst, header, payload []byte) ([]byte, error) {
+	headerLen := len(header)
+	if headerLen < 12 {
+		return nil, ErrSpace
+	}
+	size := headerLen + len(payload)
+	out := size + c.profile.Overhead()
 	if len(dst) < out {
 		return nil, ErrSpace
 	}
-	ssrc := binary.BigEndian.Uint32(pkt[8:])
-	seq := binary.BigEndian.Uint16(pkt[2:])
+	ssrc := binary.BigEndian.Uint32(header[8:])
+	seq := binary.BigEndian.Uint16(header[2:])
 	roc := c.rollover(seq)
-	copy(dst, pkt[:headerLen])
+	copy(dst, header)
 	if c.aead != nil {
 		c.iv = [12]byte{}
 		binary.BigEndian.PutUint32(c.iv[2:], ssrc)
@@ -153,7 +166,7 @@ func (c *Context) Seal(dst, pkt []byte, headerLen int) ([]byte, error) {
 		for i := range c.iv {
 			c.iv[i] ^= c.salt[i]
 		}
-		c.aead.Seal(dst[headerLen:headerLen], c.iv[:], pkt[headerLen:], pkt[:headerLen])
+		c.aead.Seal(dst[headerLen:headerLen], c.iv[:], payload, header)
 		return dst[:out], nil
 	}
 	// AES-CM: keystream blocks from IV = salt ^ (SSRC << 64) ^ (index << 16).
@@ -162,7 +175,7 @@ func (c *Context) Seal(dst, pkt []byte, headerLen int) ([]byte, error) {
 	binary.BigEndian.PutUint32(c.counter[4:], binary.BigEndian.Uint32(c.counter[4:])^ssrc)
 	binary.BigEndian.PutUint32(c.counter[8:], binary.BigEndian.Uint32(c.counter[8:])^roc)
 	binary.BigEndian.PutUint16(c.counter[12:], binary.BigEndian.Uint16(c.counter[12:])^seq)
-	payload, enc := pkt[headerLen:], dst[headerLen:len(pkt)]
+	enc := dst[headerLen:size]
 	for i := 0; i < len(payload); i += 16 {
 		binary.BigEndian.PutUint16(c.counter[14:], uint16(i/16))
 		c.block.Encrypt(c.stream[:], c.counter[:])
@@ -170,11 +183,11 @@ func (c *Context) Seal(dst, pkt []byte, headerLen int) ([]byte, error) {
 		subtleXOR(enc[i:end], payload[i:end], c.stream[:end-i])
 	}
 	c.mac.Reset()
-	c.mac.Write(dst[:len(pkt)])
+	c.mac.Write(dst[:size])
 	binary.BigEndian.PutUint32(c.rocBuf[:], roc)
 	c.mac.Write(c.rocBuf[:])
 	sum := c.mac.Sum(c.macSum[:0])
-	copy(dst[len(pkt):], sum[:10])
+	copy(dst[size:], sum[:10])
 	return dst[:out], nil
 }
 
