@@ -19,8 +19,19 @@ import (
 // (which is the point: no wake-up of the runtime's poller per packet), and a
 // second server on the same port still fails to bind.
 func TestSendOnlySocketSharesTheMediaPort(t *testing.T) {
-	pc, err := listenMedia("127.0.0.1:0")
+	// 0.0.0.0 is what production binds: Go makes it a dual-stack IPv6
+	// socket, which the twin must match to join its group.
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "0.0.0.0:0"} {
+		t.Run(addr, func(t *testing.T) { testSendOnlySocket(t, addr) })
+	}
+}
+
+func testSendOnlySocket(t *testing.T, addr string) {
+	pc, err := listenMedia(addr)
 	if err != nil {
+		if strings.HasPrefix(addr, "[") {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
 		t.Fatal(err)
 	}
 	media := pc.(*net.UDPConn)
@@ -34,9 +45,16 @@ func TestSendOnlySocketSharesTheMediaPort(t *testing.T) {
 		t.Fatalf("no send-only socket: %v", sock.shared)
 	}
 	mediaAddr := netip.MustParseAddrPort(media.LocalAddr().String())
+	if mediaAddr.Addr().IsUnspecified() {
+		mediaAddr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), mediaAddr.Port())
+	}
 
 	// Out through a batch: the source is the media port.
-	peer := loopbackUDP(t)
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IP(mediaAddr.Addr().AsSlice())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
 	to := newDest(netip.MustParseAddrPort(peer.LocalAddr().String()))
 	b := getBatch(sock, nil)
 	const n = 10
