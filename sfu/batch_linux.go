@@ -164,9 +164,9 @@ func listenMedia(addr string) (net.PacketConn, error) {
 		port := probe.LocalAddr().(*net.UDPAddr).Port
 		_ = probe.Close()
 		c, err := lc.ListenPacket(context.Background(), "udp", net.JoinHostPort(host, strconv.Itoa(port)))
-		// Somebody took the port between the two binds: only possible
-		// for port 0's pick, so pick again.
-		if err != nil && errors.Is(err, unix.EADDRINUSE) && attempt < 3 {
+		// Somebody took the port between the two binds: probe again
+		// (for a fixed port the probe then reports who holds it).
+		if errors.Is(err, unix.EADDRINUSE) && attempt < 3 {
 			continue
 		}
 		return c, err
