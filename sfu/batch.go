@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/surgertc/surge/metrics"
@@ -27,6 +28,10 @@ type sendSocket struct {
 	// shared says why the fast path sends on conn itself (nil: it has a
 	// send-only socket, or the platform has no such thing).
 	shared error
+	// gso: a subscriber's run of packets in a batch leaves in one send
+	// (batch_linux.go). Cleared for good if the kernel refuses one.
+	gso   atomic.Bool
+	noGSO error // why gso is off from the start
 }
 
 // Close closes the send-only socket, if there is one; conn belongs to the

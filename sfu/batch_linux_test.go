@@ -36,7 +36,7 @@ func testSendOnlySocket(t *testing.T, addr string) {
 	}
 	media := pc.(*net.UDPConn)
 	defer media.Close()
-	sock, err := newSendSocket(media)
+	sock, err := newSendSocket(media, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,4 +140,97 @@ func epollTargets(t *testing.T) map[int]bool {
 		}
 	}
 	return fds
+}
+
+// A subscriber's run of packets leaves as one GSO message, and every peer
+// still receives each datagram whole, in order: runs break at another
+// destination, at a packet longer than the run's first, after a shorter
+// one, at maxSegments and above maxSegmentSize. Without GSO every packet
+// is a message of its own.
+func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
+	type pkt struct {
+		to   int // peer index
+		size int
+	}
+	var plan []pkt
+	add := func(to, size, n int) {
+		for i := 0; i < n; i++ {
+			plan = append(plan, pkt{to, size})
+		}
+	}
+	add(0, 1200, 5) // one message: 5 of 1200 and
+	add(0, 700, 1)  // a shorter last
+	add(1, 1200, 3) // another peer: a new message
+	add(0, 1200, 1) // back to peer 0: new message, which
+	add(0, 1300, 1) // a longer packet ends
+	add(2, 1, 1)    // a lone one-byte datagram
+	add(1, 100, 40) // 32 + 8: maxSegments
+	add(2, 1460, 3) // above maxSegmentSize: one each
+	const wantMsgs = 1 + 1 + 1 + 1 + 1 + 2 + 3
+
+	for _, gso := range []bool{true, false} {
+		t.Run("gso="+strconv.FormatBool(gso), func(t *testing.T) {
+			pc, err := listenMedia("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			sock, err := newSendSocket(pc.(*net.UDPConn), gso)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sock.Close()
+			if gso && !sock.gso.Load() {
+				t.Skipf("no UDP GSO here: %v", sock.noGSO)
+			}
+			var peers []*net.UDPConn
+			var dests []*dest
+			for i := 0; i < 3; i++ {
+				p, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				_ = p.SetReadBuffer(1 << 20)
+				peers = append(peers, p)
+				dests = append(dests, newDest(netip.MustParseAddrPort(p.LocalAddr().String())))
+			}
+			b := getBatch(sock, nil)
+			defer putBatch(b)
+			want := make([][][]byte, len(peers))
+			for i, p := range plan {
+				s := b.next()
+				s.to = dests[p.to]
+				for k := 0; k < p.size; k++ {
+					s.buf[k] = byte(i + k)
+				}
+				want[p.to] = append(want[p.to], append([]byte(nil), s.buf[:p.size]...))
+				b.commit(s, p.size)
+			}
+			if sent := b.send(); sent != len(plan) {
+				t.Fatalf("kernel took %d of %d packets", sent, len(plan))
+			}
+			msgs := b.plat.nmsgs
+			b.n = 0
+			if gso && msgs != wantMsgs {
+				t.Errorf("%d packets went in %d messages, want %d", len(plan), msgs, wantMsgs)
+			}
+			if !gso && msgs != len(plan) {
+				t.Errorf("without GSO %d packets went in %d messages", len(plan), msgs)
+			}
+			buf := make([]byte, 2048)
+			for i, p := range peers {
+				_ = p.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for k, w := range want[i] {
+					n, err := p.Read(buf)
+					if err != nil {
+						t.Fatalf("peer %d, datagram %d of %d: %v", i, k, len(want[i]), err)
+					}
+					if string(buf[:n]) != string(w) {
+						t.Fatalf("peer %d, datagram %d: got %d bytes, want %d (%x…, want %x…)", i, k, n, len(w), buf[:min(n, 4)], w[:min(len(w), 4)])
+					}
+				}
+			}
+		})
+	}
 }

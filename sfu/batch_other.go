@@ -3,6 +3,7 @@
 package sfu
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 )
@@ -17,7 +18,9 @@ type batchPlatform struct{}
 
 func newBatch() *batch { return &batch{} }
 
-func newSendSocket(c *net.UDPConn) (*sendSocket, error) { return &sendSocket{conn: c}, nil }
+func newSendSocket(c *net.UDPConn, _ bool) (*sendSocket, error) {
+	return &sendSocket{conn: c, noGSO: errors.New("UDP GSO is Linux only")}, nil
+}
 
 func listenMedia(addr string) (net.PacketConn, error) { return net.ListenPacket("udp", addr) }
 

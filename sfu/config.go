@@ -116,6 +116,9 @@ type ForwardConfig struct {
 	// a track that reaches FanoutThreshold. -1 picks GOMAXPROCS-1 (0 on
 	// one core); 0 always fans out serially.
 	FanoutWorkers int `mapstructure:"fanout_workers"`
+	// UDPGSO sends a subscriber's packets that arrived together as one UDP
+	// GSO send (Linux), which the kernel cuts into the same datagrams.
+	UDPGSO bool `mapstructure:"udp_gso"`
 }
 
 // AdminConfig secures the admin listener.
@@ -209,6 +212,7 @@ func DefaultConfig() Config {
 			RTXShare:        0.2,
 			FanoutThreshold: 64,
 			FanoutWorkers:   -1,
+			UDPGSO:          true,
 		},
 		Peer: PeerConfig{
 			MaxSignalPerSecond: 50,

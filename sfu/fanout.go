@@ -22,11 +22,11 @@ import (
 // The read loop owns its workers: it starts them on the first packet whose
 // fan-out reaches the threshold and stops them when it ends, so they live
 // as long as the upstream layer and a closed room leaves none behind. Each
-// packet is cut into contiguous shards of the subscriber list, one per
-// worker and the last for the read loop itself, which waits for all before
-// it reads the next packet into the same buffer. A worker writes its shard
-// into a batch of its own and flushes it at the shard's end: one sendmmsg
-// per worker per packet, no timer.
+// group of packets (readahead.go) is cut into contiguous shards of the
+// subscriber list, one per worker and the last for the read loop itself,
+// which waits for all before it hands the packets' buffers back. A worker
+// writes its shard into a batch of its own and flushes it at the shard's
+// end (and whenever it fills): no timer.
 //
 // A slow subscriber costs the others nothing here either: writeRTP never
 // blocks on the network (sealed into the batch, sent with MSG_DONTWAIT,
@@ -44,14 +44,19 @@ type fanoutWorkers struct {
 	job     fanJob         // the packet in flight; written before the sends, read after them
 }
 
-// fanJob is the packet a fan-out writes.
+// fanJob is the packets a fan-out writes.
 type fanJob struct {
 	layer int
-	pkt   *rtp.Packet
-	meta  *simulcast.Meta
-	abs   []byte
-	now   time.Time
+	pkts  []fwdPacket
 	downs []*DownTrack
+}
+
+// fwdPacket is one upstream packet as the DownTracks take it.
+type fwdPacket struct {
+	pkt  *rtp.Packet
+	meta *simulcast.Meta
+	abs  []byte
+	now  time.Time // arrival
 }
 
 // fanShard is a worker's part of the subscriber list: downs[lo:hi].
@@ -90,10 +95,14 @@ func (f *fanoutWorkers) run(j fanJob, own *batch) {
 	f.pending.Wait()
 }
 
-// write forwards j to downs[lo:hi] into b.
+// write forwards j to downs[lo:hi] into b, one subscriber's packets after
+// another's.
 func (j *fanJob) write(lo, hi int, b *batch) {
 	for _, d := range j.downs[lo:hi] {
-		d.writeRTP(j.layer, j.pkt, j.meta, j.abs, j.now, b)
+		for i := range j.pkts {
+			p := &j.pkts[i]
+			d.writeRTP(j.layer, p.pkt, p.meta, p.abs, p.now, b)
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ func newBenchWire(tb testing.TB, workers int) *benchWire {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { pc.Close() })
-	sock, err := newSendSocket(pc.(*net.UDPConn))
+	sock, err := newSendSocket(pc.(*net.UDPConn), true)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -55,7 +55,8 @@ type upLayer struct {
 	track *webrtc.TrackRemote
 	ssrc  uint32
 	cache *packetCache
-	meta  simulcast.Meta // the packet being forwarded; the read loop's
+	meta  simulcast.Meta           // forward's packet (the read loop's are in its readAhead)
+	group [readAheadSize]fwdPacket // the packets being fanned out; the read loop's
 
 	// Written by the layer's read loop, read by subscribers' controllers.
 	bytes        atomic.Uint64
@@ -152,33 +153,57 @@ func (r *Receiver) addLayer(track *webrtc.TrackRemote, wg *sync.WaitGroup) error
 	return nil
 }
 
-// readLoop is the hot path: read into a reused buffer, cache, fan out.
+// readLoop is the hot path: take the packets that have arrived, cache them,
+// fan them out.
 func (r *Receiver) readLoop(layer int, ul *upLayer) {
 	defer ul.fan.stop()
-	buf := make([]byte, maxPacketSize)
-	var pkt rtp.Packet
+	ra := newReadAhead()
+	go func() {
+		labelGoroutine(r.pub.room.name, "track", r.id, "role", "reader")
+		ra.run(func(b []byte) (int, error) {
+			n, _, err := ul.track.Read(b)
+			return n, err
+		})
+	}()
+	defer ra.wait()
 	for {
-		n, _, err := ul.track.Read(buf)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				r.pub.log.Debug("track read ended", "track", r.id, "layer", layer, "err", err)
+		slots, ok := ra.next()
+		if !ok {
+			if !errors.Is(ra.err, io.EOF) {
+				r.pub.log.Debug("track read ended", "track", r.id, "layer", layer, "err", ra.err)
 			}
 			return
 		}
-		r.forward(layer, ul, buf[:n], &pkt, time.Now())
+		g := ul.group[:0]
+		for _, i := range slots {
+			p := &ra.pkts[i]
+			if r.accept(layer, ul, p.buf[:p.n], &p.pkt, &p.meta, p.at) {
+				g = append(g, fwdPacket{pkt: &p.pkt, meta: &p.meta, abs: r.absOf(&p.pkt), now: p.at})
+			}
+		}
+		r.fanOut(layer, ul, g)
+		ra.release(slots)
 	}
 }
 
-// forward handles one upstream packet; split out of readLoop so benchmarks
-// can drive the fan-out without a network.
+// forward handles one upstream packet, as the read loop does a group of
+// one; benchmarks and tests drive the fan-out through it without a network.
 func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, now time.Time) {
-	// Parsed once here; the DownTracks read the Meta and never the
-	// payload's descriptor. A payload the codec cannot describe is
-	// dropped for everyone at once (and never cached: no NACK can get it).
-	m := &ul.meta
+	if !r.accept(layer, ul, raw, pkt, &ul.meta, now) {
+		return
+	}
+	ul.group[0] = fwdPacket{pkt: pkt, meta: &ul.meta, abs: r.absOf(pkt), now: now}
+	r.fanOut(layer, ul, ul.group[:1])
+}
+
+// accept parses, counts and caches one upstream packet, and reports
+// whether it is to be forwarded. Parsed once here; the DownTracks read m
+// and never the payload's descriptor. A payload the codec cannot describe
+// is dropped for everyone at once (and never cached: no NACK can get it).
+func (r *Receiver) accept(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, m *simulcast.Meta, now time.Time) bool {
 	if err := pkt.Unmarshal(raw); err != nil || r.payloads.Parse(&pkt.Header, pkt.Payload, m) != nil {
 		r.m.Dropped(metrics.DropMalformed).Inc()
-		return
+		return false
 	}
 	r.m.Received(r.mk, len(raw))
 	ul.cache.store(pkt.SequenceNumber, raw, m, now.UnixNano())
@@ -196,23 +221,37 @@ func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, 
 	if m.Keyframe {
 		ul.lastKeyframe.Store(now.UnixNano())
 	}
-	var abs []byte
-	if r.absID != 0 {
-		abs = pkt.Header.GetExtension(r.absID)
+	return true
+}
+
+func (r *Receiver) absOf(pkt *rtp.Packet) []byte {
+	if r.absID == 0 {
+		return nil
 	}
-	downs := *r.downs.Load()
-	if len(downs) == 0 {
+	return pkt.Header.GetExtension(r.absID)
+}
+
+// fanOut writes a group of packets to every subscriber: subscriber by
+// subscriber, each one's packets in order and next to each other in the
+// batch, so that they leave in one send.
+func (r *Receiver) fanOut(layer int, ul *upLayer, g []fwdPacket) {
+	if len(g) == 0 {
 		return
 	}
-	b := r.pub.srv.batch()
-	if j := (fanJob{layer: layer, pkt: pkt, meta: m, abs: abs, now: now, downs: downs}); ul.fan.split(len(downs)) {
-		ul.fan.run(j, b)
-	} else {
-		j.write(0, len(downs), b)
+	downs := *r.downs.Load()
+	if len(downs) > 0 {
+		b := r.pub.srv.batch()
+		if j := (fanJob{layer: layer, pkts: g, downs: downs}); ul.fan.split(len(downs)) {
+			ul.fan.run(j, b)
+		} else {
+			j.write(0, len(downs), b)
+		}
+		b.flush()
+		putBatch(b)
 	}
-	b.flush()
-	putBatch(b)
-	r.m.ForwardLatency().Observe(time.Since(now).Seconds())
+	for i := range g {
+		r.m.ForwardLatency().Observe(time.Since(g[i].now).Seconds())
+	}
 }
 
 // loadPacket copies a cached upstream packet that arrived after notBefore

@@ -119,12 +119,15 @@ func (s *Server) Start() error {
 	}
 	muxed := s.udp
 	if uc, ok := s.udp.(*net.UDPConn); ok {
-		if s.sock, err = newSendSocket(uc); err != nil {
+		if s.sock, err = newSendSocket(uc, s.cfg.Forward.UDPGSO); err != nil {
 			_ = s.udp.Close()
 			return err
 		}
 		if s.sock.shared != nil {
 			s.log.Warn("media sends share the media socket, which costs a poller wake-up per packet", "reason", s.sock.shared)
+		}
+		if s.sock.noGSO != nil {
+			s.log.Info("media sends go one datagram per message", "reason", s.sock.noGSO)
 		}
 		s.rtcpIn = newRTCPRouter()
 		muxed = newMuxConn(uc, s.rtcpIn)
