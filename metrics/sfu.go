@@ -227,6 +227,7 @@ type SFU struct {
 	limited    [numPeerLimits]prometheus.Counter
 
 	probePackets prometheus.Counter
+	udpMessages  prometheus.Counter
 	nackRequests prometheus.Counter
 	nackAnswered prometheus.Counter
 	pliForwarded prometheus.Counter
@@ -292,6 +293,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 	}, []string{"reason"})
 
 	m.probePackets = counter("surge_bwe_probe_packets_total", "Padding packets sent to probe subscribers' bandwidth.")
+	m.udpMessages = counter("surge_udp_messages_sent_total", "UDP messages the SFU's send path handed to the kernel; with UDP GSO one message carries several of a subscriber's packets.")
 	limited := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "surge_peer_limited_total", Help: "Signaling messages and datagrams a peer sent that were dropped by its per-peer budget, by limit.",
 	}, []string{"limit"})
@@ -352,7 +354,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 			m.rooms, m.participants, tracksPublished, tracksSubscribed,
 			gomaxprocs, hostCores, m.pausedTracks, currentLayer,
 			packetsIn, bytesIn, packetsOut, bytesOut, dropped, limited,
-			m.probePackets, m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
+			m.probePackets, m.udpMessages, m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
 			m.joins, switches, m.switchPLIs,
 			m.forwardLatency, m.rtt, m.switchLatency, m.bandwidthEstimate,
 		)
@@ -380,6 +382,9 @@ func (m *SFU) BytesIn(k Kind) prometheus.Counter { return m.bytesIn[k] }
 
 // PacketsOut is surge_packets_sent_total{kind}.
 func (m *SFU) PacketsOut(k Kind) prometheus.Counter { return m.packetsOut[k] }
+
+// UDPMessages is surge_udp_messages_sent_total.
+func (m *SFU) UDPMessages() prometheus.Counter { return m.udpMessages }
 
 // BytesOut is surge_bytes_sent_total{kind}.
 func (m *SFU) BytesOut(k Kind) prometheus.Counter { return m.bytesOut[k] }

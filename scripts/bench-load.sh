@@ -12,7 +12,9 @@
 #   N, SRTP profile, server cores, packets/s forwarded, µs of server CPU per
 #   forwarded packet, heap allocations per forwarded packet (whole process),
 #   in-SFU forwarding latency p50/p99 (surge_forward_latency_seconds), RSS,
-#   loadbot cores and loadbot µs per received packet.
+#   loadbot cores, loadbot µs per received packet, and packets per UDP
+#   message (surge_udp_messages_sent_total; above 1 with UDP GSO, "-" for a
+#   revision without the counter).
 # CPU is utime+stime of the process (/proc/PID/stat); packets are
 # Δsurge_packets_sent_total; allocations Δgo_memstats_mallocs_total.
 # --profile also saves a CPU profile and an allocation profile of the
@@ -112,8 +114,8 @@ PY
 }
 
 hz=$(getconf CLK_TCK)
-printf '%-5s %-8s %-9s %-6s %-9s %-8s %-7s %-8s %-8s %-6s %-8s %-9s\n' \
-	N srtp rev sfu_c pkts/s us/pkt allocs p50_ms p99_ms rss_mb lb_c lb_us/pkt
+printf '%-5s %-8s %-9s %-6s %-9s %-8s %-7s %-8s %-8s %-6s %-8s %-9s %-6s\n' \
+	N srtp rev sfu_c pkts/s us/pkt allocs p50_ms p99_ms rss_mb lb_c lb_us/pkt pk/msg
 for n in "${ns[@]}"; do
 	for rv in "${revs[@]}"; do
 		kind=${rv%%:*} rev=${rv#*:}
@@ -171,14 +173,16 @@ for n in "${ns[@]}"; do
 		wait "$spid" 2>/dev/null || true
 		pk=$(( $(metric "$work/m1" surge_packets_sent_total) - $(metric "$work/m0" surge_packets_sent_total) ))
 		al=$(( $(metric "$work/m1" go_memstats_mallocs_total) - $(metric "$work/m0" go_memstats_mallocs_total) ))
+		ms=$(( $(metric "$work/m1" surge_udp_messages_sent_total) - $(metric "$work/m0" surge_udp_messages_sent_total) ))
 		rx=$(( $(metric "$work/l1" loadbot_packets_received_total) - $(metric "$work/l0" loadbot_packets_received_total) ))
 		p50=$(quantile 0.50 "$work/m0" "$work/m1")
 		p99=$(quantile 0.99 "$work/m0" "$work/m1")
 		awk -v n="$n" -v srtp="$srtp" -v rev="$rev" -v c=$((c1 - c0)) -v l=$((l1 - l0)) -v hz="$hz" \
-			-v t0="$t0" -v t1="$t1" -v pk="$pk" -v al="$al" -v rx="$rx" -v p50="$p50" -v p99="$p99" -v rss="$rss" 'BEGIN {
+			-v t0="$t0" -v t1="$t1" -v pk="$pk" -v al="$al" -v rx="$rx" -v p50="$p50" -v p99="$p99" -v rss="$rss" -v ms="$ms" 'BEGIN {
 			dt = t1 - t0; if (pk < 1) pk = 1; if (rx < 1) rx = 1
-			printf "%-5d %-8s %-9s %-6.2f %-9.0f %-8.2f %-7.3f %-8s %-8s %-6d %-8.2f %-9.2f\n",
-				n, srtp, rev, c/hz/dt, pk/dt, c/hz/pk*1e6, al/pk, p50, p99, rss, l/hz/dt, l/hz/rx*1e6 }'
+			pm = ms > 0 ? sprintf("%.2f", pk/ms) : "-"
+			printf "%-5d %-8s %-9s %-6.2f %-9.0f %-8.2f %-7.3f %-8s %-8s %-6d %-8.2f %-9.2f %-6s\n",
+				n, srtp, rev, c/hz/dt, pk/dt, c/hz/pk*1e6, al/pk, p50, p99, rss, l/hz/dt, l/hz/rx*1e6, pm }'
 		# The room row shows the layers received (every subscriber should be on f).
 		grep -E '^ +load-0 ' "$work/loadbot-$kind-$n.txt" | sed 's/^/      loadbot: /' >&2 || true
 	done

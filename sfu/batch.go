@@ -113,7 +113,7 @@ func (b *batch) flush() {
 	if b.n == 0 {
 		return
 	}
-	sent := b.send()
+	sent, msgs := b.send()
 	now := time.Now()
 	for i := 0; i < b.n; i++ {
 		if s := &b.slots[i]; s.hist != nil && !s.failed {
@@ -121,6 +121,7 @@ func (b *batch) flush() {
 		}
 	}
 	if b.m != nil {
+		b.m.UDPMessages().Add(float64(msgs))
 		if dropped := b.n - sent; dropped > 0 {
 			b.m.Dropped(metrics.DropWriteError).Add(float64(dropped))
 		}

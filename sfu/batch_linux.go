@@ -227,10 +227,11 @@ func newDest(ap netip.AddrPort) *dest {
 	return d
 }
 
-// send writes the batch and returns how many packets the kernel took; the
-// socket is non-blocking and a full send buffer drops the rest (counted)
-// rather than stall the fan-out.
-func (b *batch) send() int {
+// send writes the batch and returns how many packets the kernel took, and
+// in how many messages they were handed over; the socket is non-blocking
+// and a full send buffer drops the rest (counted) rather than stall the
+// fan-out.
+func (b *batch) send() (sent, msgs int) {
 	gso := b.sock.gso.Load()
 	m := 0
 	for i := 0; i < b.n; m++ {
@@ -238,8 +239,12 @@ func (b *batch) send() int {
 		j := i + 1
 		// One message: the slots to one destination, all of s's size but
 		// the last, which may be shorter (the kernel's rule for segments).
-		if gso && s.len <= maxSegmentSize {
-			for j < b.n && j-i < maxSegments && b.slots[j].to == s.to && b.slots[j-1].len == s.len && b.slots[j].len <= s.len {
+		// Never a probe's: the estimator reads the link from how it
+		// spaces a probe's packets, and a qdisc on this host (tc shaping
+		// the SFU's egress) passes a GSO message as one clump, which
+		// reads as a link without limit.
+		if gso && s.len <= maxSegmentSize && s.probe == 0 {
+			for j < b.n && j-i < maxSegments && b.slots[j].to == s.to && b.slots[j].probe == 0 && b.slots[j-1].len == s.len && b.slots[j].len <= s.len {
 				j++
 			}
 		}
@@ -276,13 +281,12 @@ func (b *batch) send() int {
 	if err := b.sock.sys.raw.Control(b.plat.control); err != nil {
 		b.failMsgs(b.plat.sent, b.plat.nmsgs)
 	}
-	sent := 0
 	for i := 0; i < b.n; i++ {
 		if !b.slots[i].failed {
 			sent++
 		}
 	}
-	return sent
+	return sent, m
 }
 
 // failMsgs marks the slots of messages [from, to) as not sent.

@@ -145,17 +145,21 @@ func epollTargets(t *testing.T) map[int]bool {
 // A subscriber's run of packets leaves as one GSO message, and every peer
 // still receives each datagram whole, in order: runs break at another
 // destination, at a packet longer than the run's first, after a shorter
-// one, at maxSegments and above maxSegmentSize. Without GSO every packet
-// is a message of its own.
+// one, at maxSegments and above maxSegmentSize, and never take a probe
+// packet: a probe measures how a link spaces its packets, and a shaper on
+// the sending host (tc) passes a GSO message as one clump, which read as a
+// link without limit (a real Chromium behind HTB was sent f every few
+// seconds on 400 kbit/s). Without GSO every packet is a message of its own.
 func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 	type pkt struct {
-		to   int // peer index
-		size int
+		to    int // peer index
+		size  int
+		probe int
 	}
 	var plan []pkt
 	add := func(to, size, n int) {
 		for i := 0; i < n; i++ {
-			plan = append(plan, pkt{to, size})
+			plan = append(plan, pkt{to, size, 0})
 		}
 	}
 	add(0, 1200, 5) // one message: 5 of 1200 and
@@ -166,7 +170,11 @@ func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 	add(2, 1, 1)    // a lone one-byte datagram
 	add(1, 100, 40) // 32 + 8: maxSegments
 	add(2, 1460, 3) // above maxSegmentSize: one each
-	const wantMsgs = 1 + 1 + 1 + 1 + 1 + 2 + 3
+	add(0, 1200, 2) // media, then a probe cluster after it: one each
+	for i := 0; i < 3; i++ {
+		plan = append(plan, pkt{0, 1200, 5})
+	}
+	const wantMsgs = 1 + 1 + 1 + 1 + 1 + 2 + 3 + 1 + 3
 
 	for _, gso := range []bool{true, false} {
 		t.Run("gso="+strconv.FormatBool(gso), func(t *testing.T) {
@@ -200,17 +208,17 @@ func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 			want := make([][][]byte, len(peers))
 			for i, p := range plan {
 				s := b.next()
-				s.to = dests[p.to]
+				s.to, s.probe = dests[p.to], p.probe
 				for k := 0; k < p.size; k++ {
 					s.buf[k] = byte(i + k)
 				}
 				want[p.to] = append(want[p.to], append([]byte(nil), s.buf[:p.size]...))
 				b.commit(s, p.size)
 			}
-			if sent := b.send(); sent != len(plan) {
+			sent, msgs := b.send()
+			if sent != len(plan) {
 				t.Fatalf("kernel took %d of %d packets", sent, len(plan))
 			}
-			msgs := b.plat.nmsgs
 			b.n = 0
 			if gso && msgs != wantMsgs {
 				t.Errorf("%d packets went in %d messages, want %d", len(plan), msgs, wantMsgs)

@@ -26,8 +26,7 @@ func listenMedia(addr string) (net.PacketConn, error) { return net.ListenPacket(
 
 func newDest(ap netip.AddrPort) *dest { return &dest{addr: ap} }
 
-func (b *batch) send() int {
-	sent := 0
+func (b *batch) send() (sent, msgs int) {
 	for i := 0; i < b.n; i++ {
 		s := &b.slots[i]
 		if _, err := b.sock.conn.WriteToUDPAddrPort(s.buf[:s.len], s.to.addr); err != nil {
@@ -36,5 +35,5 @@ func (b *batch) send() int {
 		}
 		sent++
 	}
-	return sent
+	return sent, b.n
 }
