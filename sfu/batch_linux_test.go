@@ -176,10 +176,24 @@ func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 	}
 	const wantMsgs = 1 + 1 + 1 + 1 + 1 + 2 + 3 + 1 + 3
 
-	for _, gso := range []bool{true, false} {
-		t.Run("gso="+strconv.FormatBool(gso), func(t *testing.T) {
-			pc, err := listenMedia("127.0.0.1:0")
+	for _, tc := range []struct {
+		listen, peer string
+		gso          bool
+	}{
+		{"127.0.0.1:0", "127.0.0.1", true},
+		{"127.0.0.1:0", "127.0.0.1", false},
+		// What production binds: a dual-stack IPv6 socket sending to
+		// IPv4 peers.
+		{"0.0.0.0:0", "127.0.0.1", true},
+		{"[::1]:0", "::1", true},
+	} {
+		gso := tc.gso
+		t.Run(tc.listen+"/gso="+strconv.FormatBool(gso), func(t *testing.T) {
+			pc, err := listenMedia(tc.listen)
 			if err != nil {
+				if strings.HasPrefix(tc.listen, "[") {
+					t.Skipf("no IPv6 loopback: %v", err)
+				}
 				t.Fatal(err)
 			}
 			defer pc.Close()
@@ -194,7 +208,7 @@ func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 			var peers []*net.UDPConn
 			var dests []*dest
 			for i := 0; i < 3; i++ {
-				p, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				p, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(tc.peer)})
 				if err != nil {
 					t.Fatal(err)
 				}
