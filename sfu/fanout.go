@@ -41,7 +41,7 @@ type fanoutWorkers struct {
 	batches []*batch
 	pending sync.WaitGroup // shards of the packet in flight
 	running sync.WaitGroup // worker goroutines
-	job     fanJob         // the packet in flight; written before the sends, read after them
+	job     fanJob         // the packets in flight; written before the sends, read after them
 }
 
 // fanJob is the packets a fan-out writes.
