@@ -181,21 +181,28 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// writeRTP forwards one upstream packet, described by m, into b. It never
-// blocks on the network: the fast path seals the packet into the batch,
+// writeRTP forwards a group of upstream packets into b, in order. It never
+// blocks on the network: the fast path seals each packet into the batch,
 // which the fan-out sends with one syscall; the fallback is an SRTP
 // encrypt and a non-blocking UDP send. A slow or vanished subscriber costs
 // the others nothing; a failed write is counted and dropped.
-func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, m *simulcast.Meta, abs []byte, now time.Time, b *batch) {
+func (d *DownTrack) writeRTP(layer int, pkts []fwdPacket, b *batch) {
 	if !d.bound.Load() {
 		return
 	}
 	d.mu.Lock()
+	for i := range pkts {
+		p := &pkts[i]
+		d.writeOne(layer, p.pkt, p.meta, p.abs, p.now, b)
+	}
+	d.mu.Unlock()
+}
+
+// writeOne forwards one packet, described by m; d.mu is held.
+func (d *DownTrack) writeOne(layer int, pkt *rtp.Packet, m *simulcast.Meta, abs []byte, now time.Time, b *batch) {
 	out, v := d.fwd.Accept(layer, &pkt.Header, pkt.Payload, m, now, d.scratch[:])
 	if v != simulcast.Forward {
-		paused := d.fwd.CurrentLayer() == simulcast.LayerPaused
-		d.mu.Unlock()
-		if paused {
+		if d.fwd.CurrentLayer() == simulcast.LayerPaused {
 			d.curLayer.Store(simulcast.LayerPaused)
 		}
 		d.m.Dropped(dropReasons[v]).Inc()
@@ -214,7 +221,6 @@ func (d *DownTrack) writeRTP(layer int, pkt *rtp.Packet, m *simulcast.Meta, abs 
 			d.sendProbe(p, b, now)
 		}
 	}
-	d.mu.Unlock()
 }
 
 // requestProbe asks for a probe cluster after the next frame ends.

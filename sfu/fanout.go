@@ -99,10 +99,7 @@ func (f *fanoutWorkers) run(j fanJob, own *batch) {
 // another's.
 func (j *fanJob) write(lo, hi int, b *batch) {
 	for _, d := range j.downs[lo:hi] {
-		for i := range j.pkts {
-			p := &j.pkts[i]
-			d.writeRTP(j.layer, p.pkt, p.meta, p.abs, p.now, b)
-		}
+		d.writeRTP(j.layer, j.pkts, b)
 	}
 }
 

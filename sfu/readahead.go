@@ -74,18 +74,16 @@ func (ra *readAhead) next() (slots []int, ok bool) {
 	}
 	ra.group[0] = i
 	n := 1
-	for n < readAheadSize {
+	for ; n < readAheadSize; n++ {
 		select {
 		case i, ok := <-ra.filled:
 			if !ok {
 				return ra.group[:n], true
 			}
 			ra.group[n] = i
-			n++
-			continue
 		default:
+			return ra.group[:n], true
 		}
-		break
 	}
 	return ra.group[:n], true
 }

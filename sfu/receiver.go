@@ -177,9 +177,7 @@ func (r *Receiver) readLoop(layer int, ul *upLayer) {
 		g := ul.group[:0]
 		for _, i := range slots {
 			p := &ra.pkts[i]
-			if r.accept(layer, ul, p.buf[:p.n], &p.pkt, &p.meta, p.at) {
-				g = append(g, fwdPacket{pkt: &p.pkt, meta: &p.meta, abs: r.absOf(&p.pkt), now: p.at})
-			}
+			g = r.accept(g, ul, p.buf[:p.n], &p.pkt, &p.meta, p.at)
 		}
 		r.fanOut(layer, ul, g)
 		ra.release(slots)
@@ -189,21 +187,17 @@ func (r *Receiver) readLoop(layer int, ul *upLayer) {
 // forward handles one upstream packet, as the read loop does a group of
 // one; benchmarks and tests drive the fan-out through it without a network.
 func (r *Receiver) forward(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, now time.Time) {
-	if !r.accept(layer, ul, raw, pkt, &ul.meta, now) {
-		return
-	}
-	ul.group[0] = fwdPacket{pkt: pkt, meta: &ul.meta, abs: r.absOf(pkt), now: now}
-	r.fanOut(layer, ul, ul.group[:1])
+	r.fanOut(layer, ul, r.accept(ul.group[:0], ul, raw, pkt, &ul.meta, now))
 }
 
-// accept parses, counts and caches one upstream packet, and reports
-// whether it is to be forwarded. Parsed once here; the DownTracks read m
-// and never the payload's descriptor. A payload the codec cannot describe
-// is dropped for everyone at once (and never cached: no NACK can get it).
-func (r *Receiver) accept(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, m *simulcast.Meta, now time.Time) bool {
+// accept parses, counts and caches one upstream packet and appends it to g
+// if it is to be forwarded. Parsed once here; the DownTracks read m and
+// never the payload's descriptor. A payload the codec cannot describe is
+// dropped for everyone at once (and never cached: no NACK can get it).
+func (r *Receiver) accept(g []fwdPacket, ul *upLayer, raw []byte, pkt *rtp.Packet, m *simulcast.Meta, now time.Time) []fwdPacket {
 	if err := pkt.Unmarshal(raw); err != nil || r.payloads.Parse(&pkt.Header, pkt.Payload, m) != nil {
 		r.m.Dropped(metrics.DropMalformed).Inc()
-		return false
+		return g
 	}
 	r.m.Received(r.mk, len(raw))
 	ul.cache.store(pkt.SequenceNumber, raw, m, now.UnixNano())
@@ -221,14 +215,11 @@ func (r *Receiver) accept(layer int, ul *upLayer, raw []byte, pkt *rtp.Packet, m
 	if m.Keyframe {
 		ul.lastKeyframe.Store(now.UnixNano())
 	}
-	return true
-}
-
-func (r *Receiver) absOf(pkt *rtp.Packet) []byte {
-	if r.absID == 0 {
-		return nil
+	var abs []byte
+	if r.absID != 0 {
+		abs = pkt.Header.GetExtension(r.absID)
 	}
-	return pkt.Header.GetExtension(r.absID)
+	return append(g, fwdPacket{pkt: pkt, meta: m, abs: abs, now: now})
 }
 
 // fanOut writes a group of packets to every subscriber: subscriber by
@@ -249,8 +240,9 @@ func (r *Receiver) fanOut(layer int, ul *upLayer, g []fwdPacket) {
 		b.flush()
 		putBatch(b)
 	}
+	done := time.Now()
 	for i := range g {
-		r.m.ForwardLatency().Observe(time.Since(g[i].now).Seconds())
+		r.m.ForwardLatency().Observe(done.Sub(g[i].now).Seconds())
 	}
 }
 
