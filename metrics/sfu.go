@@ -228,6 +228,7 @@ type SFU struct {
 
 	probePackets prometheus.Counter
 	udpMessages  prometheus.Counter
+	udpGSO       prometheus.Gauge
 	nackRequests prometheus.Counter
 	nackAnswered prometheus.Counter
 	pliForwarded prometheus.Counter
@@ -271,6 +272,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 	gomaxprocs.Set(float64(runtime.GOMAXPROCS(0)))
 	hostCores := gauge("surge_host_cpu_cores", "Logical CPUs on the host (runtime.NumCPU).")
 	hostCores.Set(float64(runtime.NumCPU()))
+	m.udpGSO = gauge("surge_udp_gso", "1 while media sends use UDP GSO; 0 when forward.udp_gso is off, the kernel has no GSO, or the kernel refused a GSO send (the log says which).")
 	m.pausedTracks = gauge("surge_simulcast_paused_tracks", "Subscribed video tracks paused because the estimate does not fit the lowest layer.")
 	currentLayer := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "surge_simulcast_current_layer", Help: "Subscribed video tracks currently forwarded from each simulcast layer.",
@@ -352,7 +354,7 @@ func NewSFU(reg prometheus.Registerer) *SFU {
 			collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			m.rooms, m.participants, tracksPublished, tracksSubscribed,
-			gomaxprocs, hostCores, m.pausedTracks, currentLayer,
+			gomaxprocs, hostCores, m.udpGSO, m.pausedTracks, currentLayer,
 			packetsIn, bytesIn, packetsOut, bytesOut, dropped, limited,
 			m.probePackets, m.udpMessages, m.nackRequests, m.nackAnswered, m.pliForwarded, m.pliThrottled,
 			m.joins, switches, m.switchPLIs,
@@ -382,6 +384,9 @@ func (m *SFU) BytesIn(k Kind) prometheus.Counter { return m.bytesIn[k] }
 
 // PacketsOut is surge_packets_sent_total{kind}.
 func (m *SFU) PacketsOut(k Kind) prometheus.Counter { return m.packetsOut[k] }
+
+// UDPGSO is surge_udp_gso.
+func (m *SFU) UDPGSO() prometheus.Gauge { return m.udpGSO }
 
 // UDPMessages is surge_udp_messages_sent_total.
 func (m *SFU) UDPMessages() prometheus.Counter { return m.udpMessages }

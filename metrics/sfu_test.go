@@ -22,6 +22,7 @@ var sfuFamilies = map[string]dto.MetricType{
 	"surge_packets_sent_total":               dto.MetricType_COUNTER,
 	"surge_bytes_sent_total":                 dto.MetricType_COUNTER,
 	"surge_udp_messages_sent_total":          dto.MetricType_COUNTER,
+	"surge_udp_gso":                          dto.MetricType_GAUGE,
 	"surge_packets_dropped_total":            dto.MetricType_COUNTER,
 	"surge_peer_limited_total":               dto.MetricType_COUNTER,
 	"surge_nack_requests_total":              dto.MetricType_COUNTER,

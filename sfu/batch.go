@@ -32,6 +32,16 @@ type sendSocket struct {
 	// (batch_linux.go). Cleared for good if the kernel refuses one.
 	gso   atomic.Bool
 	noGSO error // why gso is off from the start
+	// gsoRefused, if set, hears once that the kernel refused a GSO send
+	// and gso went off: the server logs it and lowers surge_udp_gso.
+	gsoRefused func(error)
+}
+
+// refuseGSO turns gso off for good after the kernel refused a GSO send.
+func (s *sendSocket) refuseGSO(err error) {
+	if s.gso.CompareAndSwap(true, false) && s.gsoRefused != nil {
+		s.gsoRefused(err)
+	}
 }
 
 // Close closes the send-only socket, if there is one; conn belongs to the

@@ -41,6 +41,7 @@ type batchPlatform struct {
 	first   [batchSize + 1]int // the first slot of each message
 	nmsgs   int
 	sent    int              // messages the kernel has taken
+	resent  int              // extra messages: a refused GSO send's datagrams one by one
 	control func(fd uintptr) // b.writeMsgs, bound once: no closure per send
 }
 
@@ -272,7 +273,7 @@ func (b *batch) send() (sent, msgs int) {
 		i = j
 	}
 	b.plat.first[m] = b.n
-	b.plat.nmsgs, b.plat.sent = m, 0
+	b.plat.nmsgs, b.plat.sent, b.plat.resent = m, 0, 0
 	// Control, not Write: Write holds the socket's write lock for the
 	// whole syscall, which serialises the fan-out workers' batches on the
 	// one media socket. The send never waits for the poller (MSG_DONTWAIT,
@@ -286,7 +287,7 @@ func (b *batch) send() (sent, msgs int) {
 			sent++
 		}
 	}
-	return sent, m
+	return sent, m + b.plat.resent
 }
 
 // failMsgs marks the slots of messages [from, to) as not sent.
@@ -304,17 +305,48 @@ func (b *batch) writeMsgs(fd uintptr) {
 			continue
 		}
 		if errno != 0 {
-			// EAGAIN (send buffer full) or an unreachable destination:
-			// drop this message and try the rest. EIO on a GSO send
-			// means the device can't checksum one (the kernel's
-			// answer when it can't segment): send one by one from now on.
-			if errno == unix.EIO && p.first[p.sent+1]-p.first[p.sent] > 1 {
-				b.sock.gso.Store(false)
+			lo, hi := p.first[p.sent], p.first[p.sent+1]
+			if hi-lo > 1 && (errno == unix.EIO || errno == unix.EINVAL) {
+				// The kernel can't segment here: EIO when the
+				// device can't checksum a GSO send, EINVAL when a
+				// segment exceeds the device's MTU or the socket
+				// sends without checksums. The same datagrams sent
+				// one by one go out (fragmented if need be), so send
+				// them so, and every batch after this one too.
+				b.sock.refuseGSO(errno)
+				b.sendEach(fd, lo, hi)
+				p.sent++
+				continue
 			}
+			// EAGAIN (send buffer full) or an unreachable destination:
+			// drop this message and try the rest.
 			b.failMsgs(p.sent, p.sent+1)
 			p.sent++
 			continue
 		}
 		p.sent += int(n)
+	}
+}
+
+// sendEach sends slots [lo, hi), the datagrams of the message at p.sent,
+// one message each, reusing that message's header; a refused one is
+// dropped and counted like any other.
+func (b *batch) sendEach(fd uintptr, lo, hi int) {
+	h := &b.plat.msgs[b.plat.sent]
+	h.hdr.Control, h.hdr.Controllen = nil, 0
+	b.plat.resent += hi - lo - 1
+	for k := lo; k < hi; k++ {
+		h.hdr.Iov = &b.plat.iovs[k]
+		h.hdr.SetIovlen(1)
+		for {
+			_, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(h)), 1, unix.MSG_DONTWAIT, 0, 0)
+			if errno == unix.EINTR {
+				continue
+			}
+			if errno != 0 {
+				b.slots[k].failed = true
+			}
+			break
+		}
 	}
 }

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -255,4 +256,157 @@ func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 			}
 		})
 	}
+}
+
+// When the kernel refuses a GSO send (EIO where the device can't checksum
+// one, EINVAL where a segment exceeds the MTU) the datagrams of that
+// message still leave, one by one, GSO stays off for every later batch, and
+// the server hears of it once. A socket sending without UDP checksums
+// (SO_NO_CHECK) is a way to get the kernel's EINVAL on loopback.
+func TestBatchResendsWhatGSORefuses(t *testing.T) {
+	pc, err := listenMedia("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	sock, err := newSendSocket(pc.(*net.UDPConn), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	if !sock.gso.Load() {
+		t.Skipf("no UDP GSO here: %v", sock.noGSO)
+	}
+	var refused []error
+	sock.gsoRefused = func(err error) { refused = append(refused, err) }
+	sendWithoutChecksums(t, sock)
+	peer, to := loopbackPeer(t)
+	_, toOther := loopbackPeer(t)
+
+	var want [][]byte
+	fill := func(b *batch, d *dest, n int) {
+		for i := 0; i < n; i++ {
+			s := b.next()
+			s.to = d
+			k := copy(s.buf[:], strings.Repeat(strconv.Itoa(len(want)%10), 1000))
+			if d == to {
+				want = append(want, append([]byte(nil), s.buf[:k]...))
+			}
+			b.commit(s, k)
+		}
+	}
+	b := getBatch(sock, nil)
+	defer putBatch(b)
+	// Two GSO messages to the peer around a one-datagram one elsewhere:
+	// the first refusal turns GSO off, the second message is refused too
+	// and resent one by one as well.
+	fill(b, to, 5)
+	fill(b, toOther, 1)
+	fill(b, to, 4)
+	sent, msgs := b.send()
+	b.n = 0
+	if sent != 10 {
+		t.Fatalf("%d of 10 packets sent after the kernel refused GSO", sent)
+	}
+	if msgs != 10 {
+		t.Errorf("%d messages for 10 datagrams sent one by one", msgs)
+	}
+	if sock.gso.Load() {
+		t.Fatal("GSO still on after the kernel refused it")
+	}
+	if len(refused) != 1 || !errors.Is(refused[0], unix.EINVAL) {
+		t.Fatalf("refusals reported: %v, want one EINVAL", refused)
+	}
+	// The next batch never tries GSO.
+	fill(b, to, 3)
+	if sent, msgs := b.send(); sent != 3 || msgs != 3 {
+		t.Errorf("next batch: %d packets in %d messages, want 3 in 3", sent, msgs)
+	}
+	b.n = 0
+	buf := make([]byte, 2048)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i, w := range want {
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d of %d: %v", i, len(want), err)
+		}
+		if string(buf[:n]) != string(w) {
+			t.Fatalf("datagram %d: %d bytes %q…, want %q…", i, n, buf[:min(n, 3)], w[:3])
+		}
+	}
+	if len(refused) != 1 {
+		t.Errorf("refusal reported %d times", len(refused))
+	}
+}
+
+// An operator learns that the kernel turned GSO down: surge_udp_gso falls
+// from 1 to 0 and one warning says why, while the packets still go out.
+func TestServerReportsRefusedGSO(t *testing.T) {
+	var logs syncBuffer
+	cfg := DefaultConfig()
+	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	s, err := NewServer(cfg, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.sock.gso.Load() {
+		t.Skipf("no UDP GSO here: %v", s.sock.noGSO)
+	}
+	if g := gauge(t, s, "surge_udp_gso"); g != 1 {
+		t.Fatalf("surge_udp_gso = %v with GSO on", g)
+	}
+	sendWithoutChecksums(t, s.sock)
+	peer, to := loopbackPeer(t)
+	for round := 0; round < 2; round++ {
+		b := getBatch(s.sock, s.m)
+		for i := 0; i < 4; i++ {
+			sl := b.next()
+			sl.to = to
+			b.commit(sl, copy(sl.buf[:], strings.Repeat("x", 1000)))
+		}
+		b.flush()
+		putBatch(b)
+	}
+	buf := make([]byte, 2048)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < 8; i++ {
+		if _, err := peer.Read(buf); err != nil {
+			t.Fatalf("datagram %d of 8: %v", i, err)
+		}
+	}
+	if g := gauge(t, s, "surge_udp_gso"); g != 0 {
+		t.Fatalf("surge_udp_gso = %v after the kernel refused GSO", g)
+	}
+	if n := strings.Count(logs.String(), "refused a UDP GSO send"); n != 1 {
+		t.Fatalf("%d warnings about the refusal, want 1:\n%s", n, logs.String())
+	}
+}
+
+// sendWithoutChecksums sets SO_NO_CHECK on the socket the batches write to:
+// the kernel then answers every GSO send with EINVAL.
+func sendWithoutChecksums(t *testing.T, sock *sendSocket) {
+	t.Helper()
+	var serr error
+	if err := sock.sys.raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1)
+	}); err != nil || serr != nil {
+		t.Skipf("SO_NO_CHECK: %v %v", err, serr)
+	}
+}
+
+// loopbackPeer is a UDP socket on 127.0.0.1 for a test to send to, closed
+// at the test's end.
+func loopbackPeer(t *testing.T) (*net.UDPConn, *dest) {
+	t.Helper()
+	p, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	_ = p.SetReadBuffer(1 << 20)
+	return p, newDest(netip.MustParseAddrPort(p.LocalAddr().String()))
 }

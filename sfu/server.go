@@ -129,6 +129,13 @@ func (s *Server) Start() error {
 		if s.sock.noGSO != nil {
 			s.log.Info("media sends go one datagram per message", "reason", s.sock.noGSO)
 		}
+		if s.sock.gso.Load() {
+			s.m.UDPGSO().Set(1)
+		}
+		s.sock.gsoRefused = func(err error) {
+			s.m.UDPGSO().Set(0)
+			s.log.Warn("the kernel refused a UDP GSO send: media sends go one datagram per message from now on", "err", err)
+		}
 		s.rtcpIn = newRTCPRouter()
 		muxed = newMuxConn(uc, s.rtcpIn)
 	}
