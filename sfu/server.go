@@ -111,18 +111,33 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// Start binds the public HTTP, admin HTTP and media UDP listeners.
-func (s *Server) Start() error {
-	var err error
+// Start binds the public HTTP, admin HTTP and media UDP listeners. When a
+// step fails, what the steps before it opened is closed again, in reverse
+// order, and the goroutines they started are joined: a failed Start holds no
+// port and leaves nothing running.
+func (s *Server) Start() (err error) {
+	var undo []func()
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
 	if s.udp, err = listenMedia(s.cfg.RTC.UDPAddr); err != nil {
 		return fmt.Errorf("media UDP %s: %w", s.cfg.RTC.UDPAddr, err)
 	}
+	// The media socket is closed by whoever owns it last: this function
+	// until the engine's ICE mux takes it over.
+	closeMedia := s.udp.Close
+	undo = append(undo, func() { _ = closeMedia() })
 	muxed := s.udp
 	if uc, ok := s.udp.(*net.UDPConn); ok {
 		if s.sock, err = newSendSocket(uc, s.cfg.Forward.UDPGSO); err != nil {
-			_ = s.udp.Close()
 			return err
 		}
+		undo = append(undo, func() { _ = s.sock.Close() })
 		if s.sock.shared != nil {
 			s.log.Warn("media sends share the media socket, which costs a poller wake-up per packet", "reason", s.sock.shared)
 		}
@@ -141,45 +156,36 @@ func (s *Server) Start() error {
 	}
 	engineOpts, err := s.startConnectivity()
 	if err != nil {
-		_ = s.udp.Close()
-		_ = s.sock.Close()
 		return err
 	}
+	undo = append(undo, func() { _ = s.closeConnectivity() })
 	wrap := func(m ice.UDPMux) ice.UDPMux {
 		s.guards = newGuardMux(m, s.cfg.Peer, s.m, s.log)
 		return s.guards
 	}
 	if s.engine, err = newRTCEngine(s.cfg.RTC, muxed, s.pionLogs(), wrap, engineOpts...); err != nil {
-		_ = s.udp.Close()
-		_ = s.sock.Close()
-		_ = s.closeConnectivity()
+		s.engine = nil
 		return err
 	}
+	closeMedia = s.engine.mux.Close
+	// The certificate watcher (listenPublic) runs until the server's
+	// context ends.
+	undo = append(undo, func() { s.cancel(); s.serveWG.Wait() })
 	if s.pubLn, err = net.Listen("tcp", s.cfg.ListenAddr); err != nil {
-		_ = s.engine.mux.Close()
-		_ = s.sock.Close()
-		_ = s.closeConnectivity()
+		s.pubLn = nil
 		return fmt.Errorf("public HTTP %s: %w", s.cfg.ListenAddr, err)
 	}
 	if s.pubLn, err = s.listenPublic(s.pubLn); err != nil {
-		_ = s.engine.mux.Close()
-		_ = s.sock.Close()
-		_ = s.closeConnectivity()
+		s.pubLn = nil // listenPublic closed it
 		return err
 	}
+	undo = append(undo, func() { _ = s.pubLn.Close() })
 	if s.admLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
-		_ = s.engine.mux.Close()
-		_ = s.sock.Close()
-		_ = s.closeConnectivity()
-		_ = s.pubLn.Close()
+		s.admLn = nil
 		return fmt.Errorf("admin HTTP %s: %w", s.cfg.AdminAddr, err)
 	}
+	undo = append(undo, func() { _ = s.admLn.Close() })
 	if err := s.startCluster(); err != nil {
-		_ = s.engine.mux.Close()
-		_ = s.sock.Close()
-		_ = s.closeConnectivity()
-		_ = s.pubLn.Close()
-		_ = s.admLn.Close()
 		return fmt.Errorf("cluster: %w", err)
 	}
 	s.pubHTTP = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.uber.org/goleak"
 
 	"github.com/surgertc/surge/sfu/auth"
 	"github.com/surgertc/surge/sfu/roomapi"
@@ -177,4 +178,56 @@ func TestTLSStartFailsOnMissingFiles(t *testing.T) {
 	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "tls.crt") {
 		t.Fatalf("Start = %v, want an error naming the certificate file", err)
 	}
+}
+
+// A Start that fails at its last listener gives back everything the steps
+// before it took: the media UDP port and the public port can be bound
+// again at once, and no goroutine is left (the certificate watcher of a TLS
+// listener included), without the caller having to call Close.
+func TestFailedStartFreesEverything(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	newTestCA(t).issue(t, certFile, keyFile, "start", 1)
+	freeUDP := func() string {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	freeTCP := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := DefaultConfig()
+	cfg.ListenAddr, cfg.AdminAddr, cfg.RTC.UDPAddr = freeTCP(), taken.Addr().String(), freeUDP()
+	cfg.TLS = TLSConfig{CertFile: certFile, KeyFile: keyFile, ReloadInterval: 50 * time.Millisecond}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "admin HTTP") {
+		t.Fatalf("Start with the admin address taken: %v", err)
+	}
+	u, err := net.ListenPacket("udp", cfg.RTC.UDPAddr)
+	if err != nil {
+		t.Fatalf("media port still held after the failed Start: %v", err)
+	}
+	u.Close()
+	l, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		t.Fatalf("public port still held after the failed Start: %v", err)
+	}
+	l.Close()
 }
