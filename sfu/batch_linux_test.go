@@ -6,12 +6,17 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+
+	"github.com/surgertc/surge/metrics"
+	"github.com/surgertc/surge/metrics/metricstest"
 )
 
 // The fast path sends on a socket of its own that shares the media port:
@@ -190,22 +195,7 @@ func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 	} {
 		gso := tc.gso
 		t.Run(tc.listen+"/gso="+strconv.FormatBool(gso), func(t *testing.T) {
-			pc, err := listenMedia(tc.listen)
-			if err != nil {
-				if strings.HasPrefix(tc.listen, "[") {
-					t.Skipf("no IPv6 loopback: %v", err)
-				}
-				t.Fatal(err)
-			}
-			defer pc.Close()
-			sock, err := newSendSocket(pc.(*net.UDPConn), gso)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sock.Close()
-			if gso && !sock.gso.Load() {
-				t.Skipf("no UDP GSO here: %v", sock.noGSO)
-			}
+			sock := mediaSendSocket(t, tc.listen, gso, gso)
 			var peers []*net.UDPConn
 			var dests []*dest
 			for i := 0; i < 3; i++ {
@@ -264,19 +254,7 @@ func TestBatchGSOKeepsEveryDatagram(t *testing.T) {
 // the server hears of it once. A socket sending without UDP checksums
 // (SO_NO_CHECK) is a way to get the kernel's EINVAL on loopback.
 func TestBatchResendsWhatGSORefuses(t *testing.T) {
-	pc, err := listenMedia("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	sock, err := newSendSocket(pc.(*net.UDPConn), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	if !sock.gso.Load() {
-		t.Skipf("no UDP GSO here: %v", sock.noGSO)
-	}
+	sock := mediaSendSocket(t, "127.0.0.1:0", true, true)
 	var refused []error
 	sock.gsoRefused = func(err error) { refused = append(refused, err) }
 	sendWithoutChecksums(t, sock)
@@ -400,7 +378,7 @@ func sendWithoutChecksums(t *testing.T, sock *sendSocket) {
 
 // loopbackPeer is a UDP socket on 127.0.0.1 for a test to send to, closed
 // at the test's end.
-func loopbackPeer(t *testing.T) (*net.UDPConn, *dest) {
+func loopbackPeer(t testing.TB) (*net.UDPConn, *dest) {
 	t.Helper()
 	p, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
 	if err != nil {
@@ -409,4 +387,94 @@ func loopbackPeer(t *testing.T) (*net.UDPConn, *dest) {
 	t.Cleanup(func() { p.Close() })
 	_ = p.SetReadBuffer(1 << 20)
 	return p, newDest(netip.MustParseAddrPort(p.LocalAddr().String()))
+}
+
+// BenchmarkBatchSend is the floor under the fan-out: what the batch's sends
+// cost the sending thread per datagram, nothing sealed, for a fan-out of
+// 250 subscribers × 5 packets of 1 200 bytes per op, with and without GSO.
+// "lo" sends to a loopback socket per subscriber, read as loadbot reads:
+// loopback delivers in the sender's context, so the receivers' queueing and
+// wake-ups are charged to the sender, as they are to surge under
+// bench-load.sh. "drop" sends to SURGE_BENCH_DROP_DST from
+// SURGE_BENCH_DROP_SRC, an address behind a device that drops what it is
+// handed (scripts/udp-floor.sh sets one up in a network namespace of its
+// own): the send path down to the device and no delivery, as with a NIC
+// that takes a GSO message whole. Without those variables "drop" skips.
+func BenchmarkBatchSend(b *testing.B) {
+	const subs, k, size = 250, 5, 1200
+	for _, dst := range []string{"lo", "drop"} {
+		for _, gso := range []bool{false, true} {
+			b.Run(dst+"/gso="+strconv.FormatBool(gso), func(b *testing.B) {
+				src, dests := "127.0.0.1:0", make([]*dest, subs)
+				if dst == "drop" {
+					s, d := os.Getenv("SURGE_BENCH_DROP_SRC"), os.Getenv("SURGE_BENCH_DROP_DST")
+					if s == "" || d == "" {
+						b.Skip("SURGE_BENCH_DROP_SRC and SURGE_BENCH_DROP_DST name no dropping device (scripts/udp-floor.sh)")
+					}
+					src = net.JoinHostPort(s, "0")
+					for i := range dests {
+						dests[i] = newDest(netip.AddrPortFrom(netip.MustParseAddr(d), uint16(20000+i)))
+					}
+				} else {
+					for i := range dests {
+						p, d := loopbackPeer(b)
+						go func() {
+							buf := make([]byte, 2048)
+							for {
+								if _, err := p.Read(buf); err != nil {
+									return
+								}
+							}
+						}()
+						dests[i] = d
+					}
+				}
+				sock := mediaSendSocket(b, src, gso, gso)
+				reg := prometheus.NewRegistry()
+				m := metrics.NewSFU(reg)
+				bt := getBatch(sock, m)
+				defer putBatch(bt)
+
+				// The thread's own CPU: the readers run on others.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var cpu time.Duration
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					c0 := threadCPU(b)
+					for _, d := range dests {
+						for j := 0; j < k; j++ {
+							s := bt.next()
+							s.to, s.kind = d, metrics.KindVideo
+							bt.commit(s, size)
+						}
+					}
+					bt.flush()
+					cpu += threadCPU(b) - c0
+					// Let the readers drain, as between frames.
+					b.StopTimer()
+					time.Sleep(2 * time.Millisecond)
+					b.StartTimer()
+				}
+				b.StopTimer()
+				n := float64(b.N * subs * k)
+				b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/datagram")
+				b.ReportMetric(n/metricstest.Value(b, reg, "surge_udp_messages_sent_total"), "datagrams/msg")
+				if d := metricstest.Value(b, reg, "surge_packets_dropped_total", "reason", "write_error"); d > 0 {
+					b.Fatalf("the kernel refused %.0f of %.0f datagrams: the figure would be a drop's cost", d, n)
+				}
+			})
+		}
+	}
+}
+
+// threadCPU is the calling thread's CPU time, to the nanosecond. Not
+// getrusage(RUSAGE_THREAD): its tick-sampled times, read around each short
+// burst of sends, came out at half to a tenth of this clock's.
+func threadCPU(tb testing.TB) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ts.Nano())
 }

@@ -30,17 +30,32 @@ type benchWire struct {
 
 func newBenchWire(tb testing.TB, workers int) *benchWire {
 	tb.Helper()
-	pc, err := listenMedia("127.0.0.1:0")
+	return &benchWire{sock: mediaSendSocket(tb, "127.0.0.1:0", true, false), workers: workers}
+}
+
+// mediaSendSocket is the fast path's send socket on a media socket bound
+// to addr, both closed at the test's end, as the server sets them up. With
+// needGSO the test skips where the kernel has no UDP GSO; an IPv6 addr
+// skips where there is no IPv6 loopback.
+func mediaSendSocket(tb testing.TB, addr string, gso, needGSO bool) *sendSocket {
+	tb.Helper()
+	pc, err := listenMedia(addr)
 	if err != nil {
+		if strings.HasPrefix(addr, "[") {
+			tb.Skipf("no IPv6 loopback: %v", err)
+		}
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { pc.Close() })
-	sock, err := newSendSocket(pc.(*net.UDPConn), true)
+	sock, err := newSendSocket(pc.(*net.UDPConn), gso)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { sock.Close() })
-	return &benchWire{sock: sock, workers: workers}
+	if needGSO && !sock.gso.Load() {
+		tb.Skipf("no UDP GSO here: %v", sock.noGSO)
+	}
+	return sock
 }
 
 func loopbackUDP(tb testing.TB) *net.UDPConn {
